@@ -1,0 +1,1 @@
+"""Shared pytest setup. Rig fixtures live in tests/rig/ (plain modules, no tests)."""
