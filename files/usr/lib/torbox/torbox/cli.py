@@ -10,10 +10,11 @@ import argparse
 import difflib
 import json
 import os
+import secrets
 import sys
 
-from . import __version__, apply, config
-from .render import TARGETS, render_all, write_all
+from . import __version__, apply, config, uci
+from .render import TARGETS, render_all, write_all, write_file
 
 EXIT_OK, EXIT_FAIL, EXIT_INVALID = 0, 1, 2
 
@@ -41,6 +42,26 @@ def _load(path: str) -> config.Config | None:
         print(f"torbox: {count} problem{'s' if count != 1 else ''} in {path}; "
               "nothing was changed", file=sys.stderr)
         return None
+
+
+def cmd_genkeys(args: argparse.Namespace) -> int:
+    """Fill empty Wi-Fi keys with random ones; leaves every other byte of the file alone."""
+    try:
+        doc = uci.load(args.config)
+    except (OSError, uci.UciSyntaxError) as exc:
+        print(f"torbox genkeys: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    filled = []
+    for name in config.NETWORK_NAMES:
+        sec = doc.section(name)
+        if sec is None or sec.get("encryption", "psk2") == "none" or sec.get("key"):
+            continue
+        doc.set_option(sec, "key", secrets.token_urlsafe(15))  # 20 characters, 120 bits
+        filled.append(name)
+    if filled:
+        write_file(args.config, doc.dump(), secret=True)
+        print("generated Wi-Fi keys for " + ", ".join(filled))
+    return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -81,7 +102,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     changed = result.changed()
     for path in changed:
         print(f"changed {path}")
-    if args.target == "openwrt" and args.root == "/":
+    if args.target == "openwrt" and args.root == "/" and not args.no_reload:
         for path in changed:
             if path in SERVICES:
                 router.sh(*SERVICES[path], check=False)
@@ -142,6 +163,10 @@ def parser() -> argparse.ArgumentParser:
     common(sp, target=False)
     sp.set_defaults(func=cmd_check)
 
+    sp = sub.add_parser("genkeys", help="give networks without a Wi-Fi key a random one")
+    common(sp, target=False)
+    sp.set_defaults(func=cmd_genkeys)
+
     sp = sub.add_parser("render", help="write every generated file into a directory")
     common(sp)
     sp.add_argument("--out", required=True, help="output directory")
@@ -154,6 +179,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--root", default="/", help="apply below this directory (for tests)")
     sp.add_argument("--dry-run", action="store_true", help="print a diff, change nothing")
     sp.add_argument("--no-nft", action="store_true", help="do not load the nftables table")
+    sp.add_argument("--no-reload", action="store_true", help="do not reload OpenWrt services")
     sp.set_defaults(func=cmd_apply)
 
     sp = sub.add_parser("restore", help="put back the files torbox changed, byte for byte")

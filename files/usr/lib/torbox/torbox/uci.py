@@ -261,9 +261,10 @@ class _Lexer:
                 self.pos = end + 1
             elif ch == '"':
                 self.pos += 1
+                opened = self.line
                 while True:
                     if self.pos >= len(text):
-                        raise UciSyntaxError(self.path, self.line, "unterminated double quote")
+                        raise UciSyntaxError(self.path, opened, "unterminated double quote")
                     c = text[self.pos]
                     if c == '"':
                         self.pos += 1
@@ -344,7 +345,7 @@ def parse(text: str, path: str = "<memory>") -> UciFile:
                 )
             opt = Option(keyword, args[0], args[1], line=first, raw=raw)
             if keyword == "option":
-                # a later `option x` replaces an earlier one, as in uci; the old text stays
+                # a later `option x` replaces earlier ones (lists too), as in uci; the text stays
                 for old in [o for o in current.options if o.name == args[0]]:
                     current.options.remove(old)
                     uci.nodes[uci.nodes.index(old)] = Trivia(old.raw or "")
