@@ -561,6 +561,13 @@ def from_uci(doc: uci.UciFile) -> Config:
         problems.append(
             f"{path}:0: tor.use_bridges: 1 but no `list bridge` lines; allowed: add bridges or set 0"
         )
+    if tor_v["use_bridges"] and tor_v["relay_mode"] not in (None, "off"):
+        sec = seen.get(("tor", "tor"))
+        problems.append(
+            f"{path}:{sec.option_line('relay_mode') if sec else 0}: tor.relay_mode: "
+            f"{tor_v['relay_mode']} while use_bridges is 1; Tor refuses to relay through "
+            "bridges; allowed: relay_mode off, or use_bridges 0"
+        )
     if problems:
         raise ConfigError(problems)
 

@@ -65,7 +65,8 @@ def _network(cfg: Config) -> list[Change]:
         iface.opt("device", net.device).opt("proto", "static")
         iface.opt("ipaddr", net.router).opt("netmask", net.netmask)
         iface.opt("ipv6", "0").opt("delegate", "0")
-        iface.opt("disabled", "0" if net.enabled else "1")
+        if not net.enabled:
+            iface.opt("disabled", "1")
         changes.append(iface)
     return changes
 
