@@ -80,7 +80,7 @@ def _wireless(cfg: Config) -> list[Change]:
         .opt("disabled", "1"),
     ]
     for net in cfg.networks.values():
-        ch = Change("wireless", "wifi-iface", f"torbox_{net.name}")
+        ch = Change("wireless", "wifi-iface", f"{net.name}_ap")
         ch.opt("device", cfg.main.radio).opt("mode", "ap").opt("network", net.interface)
         ch.opt("ssid", net.ssid).opt("encryption", net.encryption)
         if net.encryption != "none":
