@@ -159,7 +159,7 @@ def test_netjsonconfig_reads_openwrt_output():
                      for f in ("network", "wireless", "firewall"))
     parsed = OpenWrt(native=native).config
     ssids = {n.ssid for n in cfg.networks.values()}
-    names = {i["name"] for i in parsed["interfaces"]}
+    names = {i.get("network", i["name"]) for i in parsed["interfaces"]}
     assert {"tor_medium", "tor_max"} <= names
     ips = {a["address"] for i in parsed["interfaces"] for a in i.get("addresses", [])}
     assert {str(n.router) for n in cfg.networks.values()} <= ips
