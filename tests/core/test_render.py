@@ -161,10 +161,15 @@ def test_netjsonconfig_reads_openwrt_output():
     ssids = {n.ssid for n in cfg.networks.values()}
     names = {i.get("network", i["name"]) for i in parsed["interfaces"]}
     assert {"tor_medium", "tor_max"} <= names
-    ips = {a["address"] for i in parsed["interfaces"] for a in i.get("addresses", [])}
+    ips = {a.get("address") for i in parsed["interfaces"] for a in i.get("addresses", [])}
     assert {str(n.router) for n in cfg.networks.values()} <= ips
-    zones = {z["name"] for z in parsed["firewall"]["zones"]}
-    assert {"tor_medium", "tor_max"} <= zones
+    fw = parsed["firewall"]
+    zones = {z["name"]: z for z in fw if z["config_name"] == "zone"}
+    assert {"tor_medium", "tor_max"} <= set(zones)
+    assert zones["tor_medium"]["forward"] == zones["tor_max"]["forward"] == "REJECT"
+    forwardings = [(f["src"], f["dest"]) for f in fw if f["config_name"] == "forwarding"]
+    assert forwardings == [("lan", "wan")]  # only tor_off (lan) reaches the WAN
+    assert [d["drop_invalid"] for d in fw if d["config_name"] == "defaults"] == ["1"]
     # our own parser agrees
     wifaces = [w for w in parsed["interfaces"] if w.get("type") == "wireless"]
     enabled = {w["wireless"]["ssid"] for w in wifaces if not w.get("disabled")}
