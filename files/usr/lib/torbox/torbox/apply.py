@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 
 from . import render_openwrt, uci
@@ -62,6 +63,7 @@ class Router:
 
 UCI_FILES = {f: f"/etc/config/{f}" for f in render_openwrt.FILES}
 SECRET_UCI = {"wireless", "torbox"}
+TORBOX_CONFIG = "/etc/config/torbox"
 
 
 def plan(cfg: Config, router: Router) -> Plan:
@@ -99,8 +101,7 @@ def backup(router: Router, paths: list[str]) -> None:
             continue
         src = router.path(p)
         if os.path.exists(src):
-            shutil.copy2(src, dest)  # keeps mode and times
-            os.chmod(dest, 0o600)
+            shutil.copy2(src, dest)  # keeps mode and times; the 0700 folder keeps it private
         else:
             open(dest + MISSING_SUFFIX, "w").close()
 
@@ -132,23 +133,25 @@ def restore(router: Router) -> list[str]:
 def apply(cfg: Config, router: Router, load_nft: bool = True) -> Plan:
     """Write the config and load the table. Raises ApplyError; changes nothing if nft refuses."""
     result = plan(cfg, router)
-    nft_path = router.path(f"{GENERATED_DIR}/torbox.nft")
-    write_file(nft_path, result.nft)
-    if load_nft:
-        check = router.sh("nft", "-c", "-f", nft_path, check=False)
-        if check.returncode != 0:
-            raise ApplyError(f"nft refused the generated table: {check.stderr.strip()}")
     changed = result.changed()
-    backup(router, changed + [p for p in (UCI_FILES["torbox"],) if p not in changed])
-    if load_nft:
-        loaded = router.sh("nft", "-f", nft_path, check=False)
-        if loaded.returncode != 0:
-            raise ApplyError(f"nft could not load the table: {loaded.stderr.strip()}")
+    with tempfile.TemporaryDirectory(prefix="torbox-") as tmp:
+        nft_path = os.path.join(tmp, "torbox.nft")
+        write_file(nft_path, result.nft)
+        if load_nft:
+            check = router.sh("nft", "-c", "-f", nft_path, check=False)
+            if check.returncode != 0:
+                raise ApplyError(f"nft refused the generated table: {check.stderr.strip()}")
+        backup(router, changed)
+        if load_nft:
+            # one transaction: the old table stays whole until the new one replaces it
+            loaded = router.sh("nft", "-f", nft_path, check=False)
+            if loaded.returncode != 0:
+                raise ApplyError(f"nft could not load the table: {loaded.stderr.strip()}")
     for path in changed:
         secret = os.path.basename(path) in SECRET_UCI or path.endswith("hostapd.conf")
         write_file(router.path(path), result.files[path][1], secret=secret)
     # The torbox config itself holds Wi-Fi keys.
-    own = router.path(UCI_FILES["torbox"])
+    own = router.path(TORBOX_CONFIG)
     if os.path.exists(own):
         os.chmod(own, 0o600)
     return result
