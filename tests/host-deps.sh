@@ -23,7 +23,8 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
 	tor nftables dnsmasq-base shellcheck tcpdump busybox isc-dhcp-client \
 	dropbear-bin openssh-server openssh-client iproute2 curl socat conntrack \
-	python3-venv ca-certificates binutils procps psmisc kmod
+	python3-venv ca-certificates binutils procps psmisc kmod \
+	openssl tmux util-linux
 # stop anything a package script started despite the mask (only tor processes owned by init)
 for pid in $(pgrep -x tor -P 1 2>/dev/null || true); do
 	kill "$pid" || true

@@ -1,0 +1,1 @@
+"""Laptop-side deploy tool: install and configure torbox on a router over SSH."""
