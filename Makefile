@@ -58,6 +58,10 @@ bench: setup bench-core $(BENCH_TARGETS)
 bench-core: venv
 	$(PY) tests/bench/bench_core.py
 
+# The main job: a simulated router (private Tor network, torbox's real output, clients,
+# the status page) in network namespaces, until Ctrl-C.
+demo: setup demo-rig
+
 clean:
 	rm -rf build .pytest_cache
 

@@ -24,7 +24,9 @@ def _q(name: str) -> str:
 def _guard_chain(net: Network) -> list[str]:
     rules = [
         f"chain guard_{net.name} {{",
-        "udp sport 68 udp dport 67 accept comment \"DHCP, also from 0.0.0.0\"",
+        # DISCOVER/REQUEST go to broadcast, renewals to the router: nothing else is DHCP.
+        f"udp sport 68 udp dport 67 ip daddr {{ 255.255.255.255, {net.router} }} accept "
+        "comment \"DHCP, also from 0.0.0.0\"",
         f"ip saddr != {net.subnet} drop comment \"spoofed source\"",
         "ct state invalid drop comment \"2014 transproxy leak: never let untracked packets on\"",
         f"ip daddr {net.router} accept comment \"own router address: input chain decides\"",
