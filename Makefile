@@ -10,7 +10,8 @@ PY      := $(VENV)/bin/python
 PYTEST  ?= $(PY) -m pytest
 export PYTHONPATH := $(CURDIR)/files/usr/lib/torbox:$(CURDIR)
 SHELL_SCRIPTS := files/etc/init.d/torbox files/etc/uci-defaults/90-torbox tests/host-deps.sh \
-	$(wildcard files/usr/libexec/torbox/*) $(wildcard qemu/*.sh) $(wildcard deploy/*.sh) .ci/run
+	$(wildcard files/usr/libexec/torbox/*) $(wildcard qemu/*.sh) $(wildcard qemu/jobs/*.sh) \
+	qemu/initrd-init qemu/guest/tbx-init $(wildcard deploy/*.sh) .ci/run
 
 # Each part of the project keeps its own targets beside it.
 -include tests/rig/rig.mk
@@ -39,7 +40,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	shellcheck $(SHELL_SCRIPTS)
 
-test: setup lint
+test: setup lint mpy-webui
 	$(PYTEST) tests
 
 # The fast part: no namespaces, no Tor network.

@@ -44,7 +44,8 @@ def payload() -> list[tuple[str, str]]:
         for dirpath, dirnames, filenames in os.walk(src_root):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
             for name in sorted(filenames):
-                if name.endswith((".pyc", ".mk")):
+                # Build files and developer notes stay off the router's flash.
+                if name.endswith((".pyc", ".mk")) or name == "README.md":
                     continue
                 src = os.path.join(dirpath, name)
                 rel = os.path.relpath(src, src_root)

@@ -24,7 +24,13 @@ apt-get install -y -q --no-install-recommends \
 	tor nftables dnsmasq-base shellcheck tcpdump busybox isc-dhcp-client \
 	dropbear-bin openssh-server openssh-client iproute2 curl socat conntrack \
 	python3-venv ca-certificates binutils procps psmisc kmod \
-	openssl tmux util-linux
+	openssl tmux util-linux \
+	chromium fonts-dejavu-core \
+	debootstrap qemu-user-static qemu-system-mips zstd e2fsprogs
+# MicroPython for the ujson test runs on Node (npm); only install Debian's when none is there
+if ! command -v npm >/dev/null; then
+	apt-get install -y -q --no-install-recommends nodejs npm
+fi
 # stop anything a package script started despite the mask (only tor processes owned by init)
 for pid in $(pgrep -x tor -P 1 2>/dev/null || true); do
 	kill "$pid" || true

@@ -1,0 +1,87 @@
+"""The real status page on the rig's router: a bootstrapped Tor on a private network.
+
+The rig (tests/rig) runs `python3 -m webui --config ...` in the router namespace exactly as
+procd does on OpenWrt (no --listen: one socket per network, bound to its device). These
+tests ask it from the client namespaces of each network.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+pytestmark = pytest.mark.rig
+
+
+def api(client, router_ip: str, port: int | None = None) -> dict:
+    host = router_ip if port is None else f"{router_ip}:{port}"
+    res = client.curl(f"http://{host}/torbox/api/status", timeout=10)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def _ip(router, name: str) -> str:
+    return str(router.network(name).router)
+
+
+def _wait(pred, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_bootstrapped_tor_on_tor_medium(router):
+    c = router.client("tor_medium")
+    port = router.cfg.webui.port
+    doc = _wait(lambda: (d := api(c, _ip(router, "tor_medium"), port))["tor"]["state"] == "ok"
+                and d, 120, "tor state ok on the page")
+    assert doc["tor"]["bootstrap"] == 100 and doc["tor"]["circuit_established"] is True
+    assert doc["tor"]["phase"] == "Done"
+    assert doc["visitor"] == {"network": "tor_medium", "mode": "medium", "admin": False}
+    assert doc["wan"]["address"] is None  # not shown on a Tor network
+    # port 80 on a non-admin network is redirected to the page by torbox's nft table
+    res = c.curl(f"http://{_ip(router, 'tor_medium')}/torbox", timeout=10)
+    assert res.returncode == 0 and "Tor is working" in res.stdout
+    assert "You are on tor_medium: all your TCP and DNS go through Tor" in res.stdout
+
+
+def test_traffic_numbers_follow_real_traffic(router):
+    c = router.client("tor_medium")
+    ip, port = _ip(router, "tor_medium"), router.cfg.webui.port
+    _wait(lambda: api(c, ip, port)["tor"]["state"] == "ok", 120, "bootstrap")
+    before = api(c, ip, port)["tor"]["traffic"]["read"]
+    res = c.curl("http://web.test/bytes/300000", timeout=60, extra=["-o", "/dev/null"])
+    assert res.returncode == 0, res.stderr
+    after = _wait(lambda: (r := api(c, ip, port)["tor"]["traffic"]["read"]) >= before + 300000
+                  and r, 30, "traffic/read to grow by the download")
+    assert after >= before + 300000
+    # and the graph has samples (one every 10 s)
+    graph = _wait(lambda: (g := api(c, ip, port)["tor"]["traffic"]["graph"])["read"] and g, 40,
+                  "graph samples")
+    assert graph["step_s"] == 10 and len(graph["read"]) == len(graph["written"])
+
+
+def test_each_network_sees_its_own_page(router):
+    port = router.cfg.webui.port
+    off = router.client("tor_off")
+    doc = api(off, _ip(router, "tor_off"), port)
+    assert doc["visitor"]["network"] == "tor_off" and doc["visitor"]["admin"] is True
+    assert doc["wan"]["address"] == router.wan_ip
+    mx = router.client("tor_max")
+    res = mx.curl(f"http://{_ip(router, 'tor_max')}/torbox", timeout=10)
+    assert res.returncode == 0 and "You are on tor_max: no direct internet" in res.stdout
+
+
+def test_newnym_refused_from_tor_medium(router):
+    c = router.client("tor_medium")
+    ip = _ip(router, "tor_medium")
+    res = c.curl(f"http://{ip}/torbox/newnym", timeout=10,
+                 extra=["-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+                        "-H", f"Origin: http://{ip}", "--data", "csrf=x"])
+    assert res.stdout.strip() == "403"
