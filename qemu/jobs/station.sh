@@ -1,0 +1,82 @@
+# shellcheck shell=sh
+# A simulated phone inside the guest: one mac80211_hwsim radio moved into its own network
+# namespace, so its traffic really crosses the air to the router's access point.
+#   sh /job/station.sh up NAME PHY SSID   (passphrase on stdin) join, take a DHCP lease;
+#                                         FREQ=MHz limits the scan to that channel
+#   sh /job/station.sh down NAME
+# Run commands as the phone with: ip netns exec sta-NAME CMD...
+set -eu
+cmd=$1
+ns=sta-$2
+run=/run/$ns
+
+case $cmd in
+up)
+	phy=$3
+	ssid=$4
+	IFS= read -r psk
+	ip netns add "$ns"
+	mkdir -p "$run" "/etc/netns/$ns"
+	: >"/etc/netns/$ns/resolv.conf"
+	iw phy "$phy" set netns name "$ns"
+	ip netns exec "$ns" ip link set lo up
+	dev=$(ip netns exec "$ns" iw dev | awk '$1 == "Interface" { print $2; exit }')
+	umask 077
+	{
+		echo "ctrl_interface=$run/ctrl"
+		echo "network={"
+		echo "	ssid=\"$ssid\""
+		echo "	psk=\"$psk\""
+		echo "	key_mgmt=WPA-PSK"
+		echo "	scan_ssid=1"
+		# Only the AP's channel: a full hwsim scan takes ~60 s of emulated CPU.
+		[ -n "${FREQ:-}" ] && echo "	scan_freq=$FREQ"
+		echo "}"
+	} >"$run/wpa.conf"
+	t0=$(date +%s%3N)
+	ip netns exec "$ns" wpa_supplicant -B -t -i "$dev" -c "$run/wpa.conf" -P "$run/wpa.pid" \
+		-f "$run/wpa.log"
+	# Watch wpa_supplicant's log, not wpa_cli: every `ip netns exec` costs the emulated CPU
+	# time the access point's hostapd needs to answer within mac80211's auth timeouts.
+	n=0
+	until grep -q 'CTRL-EVENT-CONNECTED' "$run/wpa.log" 2>/dev/null; do
+		n=$((n + 1))
+		if [ $n -gt 240 ]; then
+			echo "station $ns: no association with $ssid after 240 s" >&2
+			tail -n 20 "$run/wpa.log" >&2
+			exit 1
+		fi
+		sleep 1
+	done
+	t1=$(date +%s%3N)
+	TBX_DHCP_OUT=$run/lease ip netns exec "$ns" busybox udhcpc -i "$dev" -s /job/udhcpc.sh \
+		-q -f -n -t 10 -T 2 >"$run/udhcpc.log" 2>&1 || {
+		echo "station $ns: no DHCP lease on $ssid" >&2
+		cat "$run/udhcpc.log" >&2
+		exit 1
+	}
+	t2=$(date +%s%3N)
+	dns=$(sed -n 's/^dns=//p' "$run/lease")
+	for d in $dns; do
+		echo "nameserver $d"
+	done >"/etc/netns/$ns/resolv.conf"
+	echo "dev=$dev"
+	echo "associate_ms=$((t1 - t0))"
+	echo "dhcp_ms=$((t2 - t1))"
+	cat "$run/lease"
+	;;
+down)
+	# The phone's Wi-Fi log goes to the serial console, which the host keeps.
+	[ -f "$run/wpa.log" ] && sed "s/^/$ns: /" "$run/wpa.log" >/dev/console
+	if [ -f "$run/wpa.pid" ]; then
+		kill "$(cat "$run/wpa.pid")" 2>/dev/null || true
+	fi
+	# Deleting the namespace hands the radio back to the initial namespace.
+	ip netns delete "$ns" 2>/dev/null || true
+	rm -rf "$run" "/etc/netns/$ns"
+	;;
+*)
+	echo "usage: station.sh up NAME PHY SSID | down NAME" >&2
+	exit 2
+	;;
+esac
