@@ -7,10 +7,14 @@ interface, so they arrive exactly as a hostile or buggy device would send them.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import os
 import socket
+import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from scapy.layers.inet import ICMP, IP, TCP, UDP, fragment
@@ -20,7 +24,8 @@ from scapy.packet import Raw
 
 from tests.net.helpers import anti_leaks, assert_no_leaks, default_route, protections_off
 from tests.rig.frames import mac_of, send_frames, sniff
-from tests.rig.router import Client, TorboxRouter
+from tests.rig.netns import Proc, wait_for
+from tests.rig.router import ENV, Client, TorboxRouter
 from tests.rig.tornet import WEB6_IP, WEB_IP
 
 pytestmark = pytest.mark.rig
@@ -29,6 +34,7 @@ UDP_PORTS = (443, 3478, 123, 5000, 40000)  # QUIC, STUN, NTP, random
 SPOOFED = ("192.168.8.77", "10.1.2.3", "198.18.0.31")  # tor_off host, elsewhere, an exit
 CLIENT6 = "2001:db8:9::10"  # an address a device might give itself
 MCAST = (("224.0.0.251", 5353), ("239.255.255.250", 1900), ("255.255.255.255", 9))
+REFLECT_PORT = 5454  # where the stand-in reflector sends what it hears (the rig's web server)
 
 
 def _frames(router: TorboxRouter, client: Client) -> list[bytes]:
@@ -111,6 +117,60 @@ def test_anti_path_around_tor_detected(router: TorboxRouter, network: str) -> No
         assert any(f.a == src for f in leaks), f"spoofed source {src} not detected"
     assert any(p.fragment or p.length > 1400 for f in leaks for p in f.packets), \
         "fragments not detected"
+
+
+@contextlib.contextmanager
+def reflector(router: TorboxRouter) -> Iterator[Proc]:
+    """A multicast reflector on the router (tests/rig/reflector.py), joined on both Tor
+    bridges, that re-sends what it hears to the rig's web server over the WAN."""
+    assert router.cfg is not None
+    addrs = [str(router.network(n.name).router) for n in router.cfg.tor_networks]
+    proc = router.lab.spawn(
+        router.ns, [sys.executable, "-m", "tests.rig.reflector",
+                    *[a for addr in addrs for a in ("--iface", addr)],
+                    "--to", f"{WEB_IP}:{REFLECT_PORT}", "--owner-pid", str(os.getpid())],
+        name="reflector", env=ENV)
+    try:
+        wait_for(lambda: "reflecting" in proc.log_text() or not proc.alive(), 20,
+                 what="the reflector to start")
+        assert proc.alive(), proc.log_text()
+        yield proc
+    finally:
+        router.lab.stop(proc)
+
+
+def _heard_from(proc: Proc, ip: str) -> list[str]:
+    return [line for line in proc.log_text().splitlines() if line.startswith(f"got {ip} ")]
+
+
+@pytest.mark.parametrize("network", ["tor_medium", "tor_max"])
+def test_multicast_never_reaches_router_services(router: TorboxRouter, network: str) -> None:
+    """mDNS, SSDP and broadcast from a Tor network are dropped before any router service
+    (here a reflector that would send them on over the WAN) can hear them."""
+    client = router.clients[network]
+    with reflector(router) as proc:
+        t0 = time.time()
+        with default_route(client, str(router.network(network).router)):
+            _socket_traffic(client)
+        time.sleep(1.0)
+        heard = _heard_from(proc, client.ip)
+    assert_no_leaks(router, t0, f"{network}: multicast/broadcast through a router reflector")
+    assert not heard, f"a router service heard {network}'s multicast: {heard}"
+
+
+@pytest.mark.parametrize("network", ["tor_medium", "tor_max"])
+def test_anti_multicast_reflected_detected(router: TorboxRouter, network: str) -> None:
+    client = router.clients[network]
+    with reflector(router) as proc, \
+            protections_off(router, f"multicast {network}", forwarding=False) as w, \
+            default_route(client, str(router.network(network).router)):
+        _socket_traffic(client)
+        time.sleep(1.0)
+    heard = _heard_from(proc, client.ip)
+    leaks = anti_leaks(router, w)
+    assert heard, "the reflector heard nothing even without torbox: the test proves nothing"
+    assert any(f.proto == "udp" and REFLECT_PORT in (f.aport, f.bport) for f in leaks), \
+        f"reflected multicast not detected on the WAN: {router.capture.describe(leaks)}"
 
 
 def test_no_ipv6_offered_to_tor_networks(router: TorboxRouter) -> None:
