@@ -25,7 +25,7 @@ apt-get install -y -q --no-install-recommends \
 	dropbear-bin openssh-server openssh-client iproute2 curl socat conntrack \
 	python3-venv ca-certificates binutils procps psmisc kmod \
 	openssl tmux util-linux \
-	chromium fonts-dejavu-core \
+	chromium fonts-dejavu-core faketime \
 	debootstrap qemu-user-static qemu-system-mips zstd e2fsprogs
 # MicroPython for the ujson test runs on Node (npm); only install Debian's when none is there
 if ! command -v npm >/dev/null; then

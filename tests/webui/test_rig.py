@@ -7,10 +7,18 @@ tests ask it from the client namespaces of each network.
 
 from __future__ import annotations
 
+import glob
+import html
 import json
+import os
 import time
 
 import pytest
+
+from tests.rig.netns import wait_for
+
+from .conftest import call
+from .helpers import make
 
 pytestmark = pytest.mark.rig
 
@@ -85,3 +93,43 @@ def test_newnym_refused_from_tor_medium(router):
                  extra=["-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
                         "-H", f"Origin: http://{ip}", "--data", "csrf=x"])
     assert res.stdout.strip() == "403"
+
+
+def test_clock_skew_reported_from_real_tor(router, tmp_path):
+    """A second tor in the router namespace whose clock runs 3 hours behind (faketime), on
+    the private network: Tor's own clock-skew report reaches the monitor and the page."""
+    d = tmp_path / "skewed"
+    for sub in ("data", "ctl"):  # tor wants both private
+        (d / sub).mkdir(parents=True)
+        (d / sub).chmod(0o700)
+    ctl = d / "ctl" / "control"
+    (d / "torrc").write_text("\n".join([
+        *router.net.client_torrc_lines(), f"DataDirectory {d / 'data'}",
+        f"ControlPort unix:{ctl}", "CookieAuthentication 1", "SocksPort 0",
+        f"Log notice file {d / 'tor.log'}"]) + "\n")
+    # libfaketime preloaded into tor itself (the faketime wrapper would stay the parent, and
+    # stopping it by PID would leave tor running).
+    lib = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    assert lib, "libfaketime missing (apt-get install faketime; tests/host-deps.sh does)"
+    env = dict(os.environ, LD_PRELOAD=lib[0], FAKETIME="-3h")
+    proc = router.lab.spawn(router.ns, ["tor", "--defaults-torrc", "/dev/null",
+                                        "-f", str(d / "torrc")], name="tor-skewed", env=env)
+    try:
+        wait_for(lambda: ctl.exists() or not proc.alive(), 60, what="the skewed tor's socket")
+        assert proc.alive(), proc.log_text()
+        app, _cfg, mon, _a = make(tmp_path, str(ctl), poll_s=1.0)
+        mon.start()
+        try:
+            clock = wait_for(lambda: (c := mon.snapshot()["clock"])["problem"] and c, 120,
+                             what="a clock problem from tor")
+            page = call(app, "GET", "/torbox").body
+        finally:
+            mon.stop()
+    finally:
+        router.lab.stop(proc)
+    log = (d / "tor.log").read_text(errors="replace")
+    assert "clock" in log.lower() or "skew" in log.lower(), log[-2000:]
+    assert clock["source"] in ("or", "consensus", "dirserv", "bootstrap"), clock
+    if clock["skew_s"] is not None:
+        assert 2 * 3600 <= abs(clock["skew_s"]) <= 4 * 3600, clock
+    assert "Tor reports the router's clock is wrong by " in html.unescape(page)
