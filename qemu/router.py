@@ -23,7 +23,7 @@ from pathlib import Path
 import paramiko
 
 from qemu import vm
-from qemu.tap import in_netns
+from tests.rig.netns import call_in_netns
 
 REPO = Path(__file__).resolve().parent.parent
 LAN_IP = "192.168.8.1"
@@ -164,7 +164,7 @@ class RouterVm:
 
     def connect_lan(self, port: int, timeout: float = 30) -> socket.socket:
         """A TCP connection to the router from the laptop's namespace."""
-        return in_netns(self.lan_ns, lambda: socket.create_connection((LAN_IP, port), timeout))
+        return call_in_netns(self.lan_ns, lambda: socket.create_connection((LAN_IP, port), timeout))
 
     def laptop(self, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run a command on the laptop (in its namespace)."""

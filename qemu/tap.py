@@ -6,54 +6,15 @@ the tests created (the rig's "internet" for the WAN, a "laptop" namespace for th
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
 import struct
-import threading
-from collections.abc import Callable
-from typing import TypeVar
 
-CLONE_NEWNET = 0x40000000
+from tests.rig.netns import call_in_netns
+
 TUNSETIFF = 0x400454CA
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
-
-T = TypeVar("T")
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _setns(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns {path}: {os.strerror(err)}")
-    finally:
-        os.close(fd)
-
-
-def in_netns(netns: str, fn: Callable[[], T]) -> T:
-    """Run ``fn`` in a short-lived thread that has entered ``netns``; return its result.
-
-    Sockets and taps made there stay in that namespace, whoever uses them later.
-    """
-    box: dict[str, object] = {}
-
-    def inside() -> None:
-        # setns only changes this thread, which ends right after: nothing else runs there.
-        try:
-            _setns(f"/var/run/netns/{netns}")
-            box["value"] = fn()
-        except BaseException as exc:  # handed back to the caller's thread
-            box["error"] = exc
-
-    t = threading.Thread(target=inside, name=f"netns-{netns}")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
 
 
 def open_tap(netns: str, ifname: str) -> int:
@@ -73,6 +34,6 @@ def open_tap(netns: str, ifname: str) -> int:
             raise
         return fd
 
-    fd = in_netns(netns, make)
+    fd = call_in_netns(netns, make)  # the rig's way into a namespace
     os.set_inheritable(fd, True)
     return fd

@@ -247,21 +247,7 @@ class Lab:
 
     def call_in(self, ns: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call fn in a thread that joined `ns`: sockets it opens live in that namespace."""
-        result: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                enter_netns(ns)
-                result["value"] = fn(*args, **kwargs)
-            except BaseException as exc:  # handed to the caller
-                result["error"] = exc
-
-        t = threading.Thread(target=target, name=f"netns-{ns}", daemon=True)
-        t.start()
-        t.join()
-        if "error" in result:
-            raise result["error"]
-        return result["value"]
+        return call_in_netns(ns, fn, *args, **kwargs)
 
     # ---- teardown -------------------------------------------------------------------------
     def teardown(self, keep_workdir: bool = False) -> list[str]:
@@ -344,6 +330,26 @@ def enter_netns(ns: str) -> None:
             raise OSError(err, f"setns {ns}: {os.strerror(err)}")
     finally:
         os.close(fd)
+
+
+def call_in_netns(ns: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call fn in a short-lived thread that joined `ns` and return its result: sockets and
+    taps it opens live in that namespace, whoever uses them later."""
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            enter_netns(ns)
+            result["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller
+            result["error"] = exc
+
+    t = threading.Thread(target=target, name=f"netns-{ns}", daemon=True)
+    t.start()
+    t.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 def wait_for(
