@@ -108,10 +108,20 @@ class RouterVm:
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         # Pin the key printed on the console; RejectPolicy refuses anything else.
-        t = paramiko.Transport(self.connect_lan(22))
-        t.start_client(timeout=30)
-        key = t.get_remote_server_key()
-        t.close()
+        # The emulated CPU can be busy for many seconds (tor start-up, a phone joining): allow
+        # a slow banner and try again before calling the guest unreachable.
+        for attempt in range(3):
+            t = paramiko.Transport(self.connect_lan(22))
+            t.banner_timeout = 60
+            try:
+                t.start_client(timeout=60)
+                key = t.get_remote_server_key()
+                break
+            except (paramiko.SSHException, EOFError, OSError):
+                if attempt == 2:
+                    raise
+            finally:
+                t.close()
         if key_fingerprint(key) != self.fingerprint:
             raise vm.VmError(f"guest host key {key_fingerprint(key)} != console "
                              f"{self.fingerprint}")
@@ -123,11 +133,12 @@ class RouterVm:
         return client
 
     def station_up(self, name: str, phy: str, ssid: str, psk: str,
-                   freq: int | None = 2437) -> dict[str, str]:
+                   freq: int | None = 2437, wait_s: int = 240) -> dict[str, str]:
         """A phone joins ``ssid`` on radio ``phy``; returns its DHCP lease and timings.
         ``freq``: scan only this channel (torbox's hostapd.conf uses channel 6, 2437 MHz);
-        None scans every channel like a phone seeing the network first (~1 min here)."""
-        env = f"FREQ={int(freq)} " if freq else ""
+        None scans every channel like a phone seeing the network first (~1 min here).
+        ``wait_s``: how long the phone keeps trying to associate."""
+        env = f"WAIT={int(wait_s)} " + (f"FREQ={int(freq)} " if freq else "")
         out = self.run_input(f"{env}sh /job/station.sh up {shlex.quote(name)} {shlex.quote(phy)} "
                              f"{shlex.quote(ssid)}", (psk + "\n").encode(), timeout=400)
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)

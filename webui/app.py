@@ -1,9 +1,10 @@
 """The bottle app: /torbox (HTML), /torbox/api/status (JSON) and the POST-only actions.
 
-Requests never talk to Tor or read /proc themselves (monitors do that in the background),
-so the page answers quickly whatever state Tor is in. Actions (design §3 rule 9) need:
-POST, a Host that is one of the router's addresses, a same-origin Origin/Referer, a
-visitor on a network with `admin 1`, a login session, and that session's CSRF token.
+Requests never talk to Tor or read /proc themselves (monitors do that in the background,
+often only while the page has visitors), so the page answers quickly whatever state Tor
+is in. Actions (design §3 rule 9) need: POST, a Host that is one of the router's
+addresses, a same-origin Origin/Referer, a visitor on a network with `admin 1`, a login
+session, and that session's CSRF token.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import bottle
 
 from . import page, ujson
 from .auth import SESSION_TTL_S, Auth
+from .torstate import GRAPH_POINTS
 
 log = logging.getLogger("torbox.webui")
 
@@ -118,8 +120,10 @@ class StatusApp:
     # -- data --------------------------------------------------------------------------------
 
     def status(self, visitor: Any) -> dict[str, Any]:
-        """The API document (fields listed in webui/API.md)."""
+        """The API document (fields listed in webui/README.md, "JSON API")."""
         admin = bool(visitor is not None and visitor.admin)
+        self.system.wanted()
+        self.tor.wanted()
         sysd = self.system.snapshot() or {}
         tor = self.tor.snapshot()
         tor["version"] = tor["version"] or None
@@ -287,7 +291,7 @@ class StatusApp:
             "read": human_bytes(traffic["read"]), "written": human_bytes(traffic["written"]),
             "graph_note": f"(last {len(graph['read']) * graph['step_s'] // 60} min, bytes/s)"
             if len(graph["read"]) > 1 else "",
-            "svg": page.svg_graph(graph["read"], graph["written"], 60),
+            "svg": page.svg_graph(graph["read"], graph["written"], GRAPH_POINTS),
             "networks": networks,
             "router_rows": router_rows,
             "actions": actions, "actions_note": note, "csrf": csrf,

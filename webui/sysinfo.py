@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from . import netinfo
+from .ondemand import OnDemand
 
 log = logging.getLogger("torbox.webui")
 
@@ -187,29 +188,37 @@ def versions() -> dict[str, str | None]:
 
 
 class SystemMonitor:
-    """Refreshes router facts in the background so requests never wait for /proc or ubus."""
+    """Refreshes router facts in the background so requests never wait for /proc or ubus:
+    every 5 s while the page has visitors, every 60 s when not (ondemand.py)."""
 
     def __init__(self, cfg: Any, lease_paths: str | list[str] | None = None,
-                 poll_s: float = 5.0) -> None:
+                 poll_s: float = 5.0, idle_s: float = 60.0) -> None:
         self.cfg = cfg
         self.lease_paths = [lease_paths] if isinstance(lease_paths, str) else lease_paths
         self.poll_s = poll_s
+        self.schedule = OnDemand(poll_s, idle_s)
         self._data: dict[str, Any] = {}
         self._stop = threading.Event()
 
     def start(self) -> None:
-        self.refresh()
         threading.Thread(target=self._run, name="sys-monitor", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()
+        self.schedule.wake()
+
+    def wanted(self) -> None:
+        """Called by each page request (see ondemand.py)."""
+        self.schedule.wanted()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            try:
-                self.refresh()
-            except Exception:
-                log.exception("system monitor: unexpected error")
+        self.schedule.run(self._refresh_safely, self._stop)
+
+    def _refresh_safely(self) -> None:
+        try:
+            self.refresh()
+        except Exception:
+            log.exception("system monitor: unexpected error")
 
     def refresh(self) -> None:
         cfg = self.cfg

@@ -1,9 +1,11 @@
 """What Tor is doing, read over the control socket with stem 1.8 (synchronous API).
 
-A background thread keeps one authenticated controller and refreshes a snapshot every
-few seconds; web requests only read that snapshot, so a dead, missing or hung Tor never
-slows the page. Only aggregate facts are read: never circuit-status, stream-status or
-anything about a client's destinations.
+A background thread keeps one authenticated controller and refreshes a snapshot (every
+2 s while the page has visitors, every 30 s when not: see ondemand.py); web requests only
+read that snapshot, so a dead, missing or hung Tor never slows the page. The traffic graph
+comes from Tor's own per-second record (GETINFO bw-event-cache, the last 300 s), so it is
+complete however rarely the monitor looks. Only aggregate facts are read: never
+circuit-status, stream-status or anything about a client's destinations.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import os
 import re
 import threading
 import time
-from collections import deque
 from typing import Any
+
+from .ondemand import OnDemand
 
 log = logging.getLogger("torbox.webui")
 
@@ -30,7 +33,7 @@ except ImportError:  # pragma: no cover - the package depends on python3-stem
 KEYWORD_RE = re.compile(r'([A-Za-z_]+)=("(?:[^"\\]|\\.)*"|\S*)')
 NEWNYM_RE = re.compile(r"Rate limiting NEWNYM request: delaying by (\d+) second")
 GRAPH_STEP_S = 10
-GRAPH_POINTS = 60  # ten minutes of history
+GRAPH_POINTS = 30  # Tor keeps 300 one-second entries: five minutes
 CLOCK_PROBLEM_TTL_S = 3600
 
 
@@ -66,30 +69,23 @@ def parse_bootstrap(text: str) -> dict[str, Any]:
     }
 
 
-class TrafficGraph:
-    """Tor's byte counters sampled every GRAPH_STEP_S seconds, as bytes/second per step."""
-
-    def __init__(self, step_s: int = GRAPH_STEP_S, points: int = GRAPH_POINTS) -> None:
-        self.step_s = step_s
-        self.samples: deque[tuple[float, int, int]] = deque(maxlen=points + 1)
-
-    def add(self, now: float, read: int, written: int) -> None:
-        if self.samples:
-            last_t, last_r, last_w = self.samples[-1]
-            if read < last_r or written < last_w:
-                self.samples.clear()  # Tor restarted: counters began again at zero
-            elif now - last_t < self.step_s:
-                return
-        self.samples.append((now, read, written))
-
-    def rates(self) -> dict[str, list[int]]:
-        read, written = [], []
-        s = list(self.samples)
-        for (t0, r0, w0), (t1, r1, w1) in zip(s, s[1:], strict=False):
-            dt = max(t1 - t0, 1e-3)
-            read.append(int((r1 - r0) / dt))
-            written.append(int((w1 - w0) / dt))
-        return {"read": read, "written": written}
+def graph_from_bw_cache(text: str, step_s: int = GRAPH_STEP_S,
+                        points: int = GRAPH_POINTS) -> dict[str, Any]:
+    """Tor's `bw-event-cache` ("R,W R,W ...", one entry a second, oldest first) as mean
+    bytes/second per `step_s`, oldest first; an incomplete oldest step is left out."""
+    pairs = []
+    for item in text.split():
+        r, _, w = item.partition(",")
+        if r.isdigit() and w.isdigit():
+            pairs.append((int(r), int(w)))
+    steps = min(len(pairs) // step_s, points)
+    pairs = pairs[len(pairs) - steps * step_s:]
+    read, written = [], []
+    for i in range(0, len(pairs), step_s):
+        chunk = pairs[i:i + step_s]
+        read.append(sum(r for r, _ in chunk) // step_s)
+        written.append(sum(w for _, w in chunk) // step_s)
+    return {"step_s": step_s, "read": read, "written": written}
 
 
 def _describe_connect_error(path: str, exc: BaseException) -> str:
@@ -107,7 +103,8 @@ class TorMonitor:
     """Owns the controller connection and the latest snapshot of Tor's state."""
 
     def __init__(self, socket_path: str, use_bridges: bool = False,
-                 bridges: list[str] | None = None, poll_s: float = 2.0) -> None:
+                 bridges: list[str] | None = None, poll_s: float = 2.0,
+                 idle_s: float = 30.0) -> None:
         self.socket_path = socket_path
         self.use_bridges = use_bridges
         # Only the transport names: bridge addresses are secrets in censored places.
@@ -116,7 +113,7 @@ class TorMonitor:
         })
         self.bridge_count = len(bridges or [])
         self.poll_s = poll_s
-        self.graph = TrafficGraph()
+        self.schedule = OnDemand(poll_s, idle_s)
         self._ctl: Any = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -139,6 +136,7 @@ class TorMonitor:
 
     def stop(self) -> None:
         self._stop.set()
+        self.schedule.wake()
         ctl = self._ctl
         if ctl is not None:
             try:
@@ -147,13 +145,24 @@ class TorMonitor:
                 pass
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception:  # keep the thread alive whatever Tor does
-                log.exception("tor monitor: unexpected error")
-                self._drop("Unexpected error while reading Tor's state.")
-            self._stop.wait(self.poll_s if self._ctl is not None else min(self.poll_s * 2, 5))
+        self.schedule.run(self._poll_safely, self._stop, self._soonest)
+
+    def _poll_safely(self) -> None:
+        try:
+            self.poll_once()
+        except Exception:  # keep the thread alive whatever Tor does
+            log.exception("tor monitor: unexpected error")
+            self._drop("Unexpected error while reading Tor's state.")
+
+    def _soonest(self) -> float | None:
+        """Without a control connection, try again every 5 s, visitors or not: connecting
+        soon after Tor starts is what lets the page see its bootstrap (Tor's BOOTSTRAP
+        events then arrive by themselves, without polling)."""
+        return 5.0 if self._ctl is None else None
+
+    def wanted(self) -> None:
+        """Called by each page request (see ondemand.py)."""
+        self.schedule.wanted()
 
     # -- one refresh -------------------------------------------------------------------------
 
@@ -206,7 +215,7 @@ class TorMonitor:
     def _read(self) -> None:
         ctl = self._ctl
         keys = ["status/bootstrap-phase", "status/circuit-established", "traffic/read",
-                "traffic/written", "uptime", "version"]
+                "traffic/written", "uptime", "version", "bw-event-cache"]
         info = ctl.get_info(keys)
         now = time.time()
         boot = parse_bootstrap(info["status/bootstrap-phase"])
@@ -216,7 +225,6 @@ class TorMonitor:
         elif self._bootstrapped_at is None and self._bootstrap_seen_below_100:
             self._bootstrapped_at = now
         read, written = int(info["traffic/read"]), int(info["traffic/written"])
-        self.graph.add(now, read, written)
         if boot["clock_warning"]:
             self._note_clock(None, "bootstrap")
         if self.use_bridges and now - self._guards_at > 30:
@@ -227,6 +235,7 @@ class TorMonitor:
             "circuit_established": info["status/circuit-established"] == "1",
             "traffic_read": read,
             "traffic_written": written,
+            "graph": graph_from_bw_cache(info["bw-event-cache"]),
             "uptime_s": int(info["uptime"]) if info["uptime"].isdigit() else None,
             "version": info["version"].split()[0],
         }
@@ -291,7 +300,7 @@ class TorMonitor:
         out["bridges"] = {"enabled": self.use_bridges, "configured": self.bridge_count,
                           "transports": self.bridge_transports, "up": self._bridges_up}
         out["traffic"] = {"read": None, "written": None,
-                          "graph": {"step_s": self.graph.step_s, **self.graph.rates()}}
+                          "graph": {"step_s": GRAPH_STEP_S, "read": [], "written": []}}
         if busy is not None and now - busy > stale_after:
             out["state"] = "not_answering"
             out["error"] = (f"Tor has not answered for {int(now - busy)} s "
@@ -311,8 +320,8 @@ class TorMonitor:
             "version": data["version"],
             "uptime_s": data["uptime_s"],
         })
-        out["traffic"]["read"] = data["traffic_read"]
-        out["traffic"]["written"] = data["traffic_written"]
+        out["traffic"] = {"read": data["traffic_read"], "written": data["traffic_written"],
+                          "graph": data["graph"]}
         if self._bootstrapped_at is not None:
             out["bootstrapped_s"] = int(now - self._bootstrapped_at)
         if out["state"] != "not_answering":

@@ -2,7 +2,8 @@
 # A simulated phone inside the guest: one mac80211_hwsim radio moved into its own network
 # namespace, so its traffic really crosses the air to the router's access point.
 #   sh /job/station.sh up NAME PHY SSID   (passphrase on stdin) join, take a DHCP lease;
-#                                         FREQ=MHz limits the scan to that channel
+#                                         FREQ=MHz limits the scan to that channel,
+#                                         WAIT=s how long to try (default 240)
 #   sh /job/station.sh down NAME
 # Run commands as the phone with: ip netns exec sta-NAME CMD...
 set -eu
@@ -38,13 +39,39 @@ up)
 		-f "$run/wpa.log"
 	# Watch wpa_supplicant's log, not wpa_cli: every `ip netns exec` costs the emulated CPU
 	# time the access point's hostapd needs to answer within mac80211's auth timeouts.
+	# When the AP's 4-way handshake times out on the starved CPU (AP gives up after ~2 s,
+	# phone logs "WRONG_KEY"), wpa_supplicant sometimes never retries: kick it, as a person
+	# would tap the network again, 15 s after each failure. The kicks are reported.
 	n=0
+	kicks=0
+	kick_at=0
+	fails=0
+	tries=0
+	wait_s=${WAIT:-240}
 	until grep -q 'CTRL-EVENT-CONNECTED' "$run/wpa.log" 2>/dev/null; do
 		n=$((n + 1))
-		if [ $n -gt 240 ]; then
-			echo "station $ns: no association with $ssid after 240 s" >&2
-			tail -n 20 "$run/wpa.log" >&2
+		if [ $n -gt "$wait_s" ]; then
+			echo "station $ns: no association with $ssid after $wait_s s ($kicks kicks)" >&2
+			tail -n 30 "$run/wpa.log" >&2
 			exit 1
+		fi
+		now_fails=$(grep -c -E 'CTRL-EVENT-(DISCONNECTED|SSID-TEMP-DISABLED)' \
+			"$run/wpa.log" 2>/dev/null || true)
+		now_tries=$(grep -c 'Trying to authenticate' "$run/wpa.log" 2>/dev/null || true)
+		if [ "${now_fails:-0}" -gt "$fails" ]; then
+			fails=$now_fails
+			tries=${now_tries:-0}
+			kick_at=$((n + 15))
+		elif [ "${now_tries:-0}" -gt "$tries" ]; then
+			# It is retrying by itself: leave it alone.
+			tries=$now_tries
+			kick_at=0
+		elif [ "$kick_at" -gt 0 ] && [ $n -ge "$kick_at" ]; then
+			# The control socket is a file, so no `ip netns exec` is needed.
+			wpa_cli -p "$run/ctrl" -i "$dev" enable_network 0 >/dev/null 2>&1 || true
+			wpa_cli -p "$run/ctrl" -i "$dev" reassociate >/dev/null 2>&1 || true
+			kicks=$((kicks + 1))
+			kick_at=0
 		fi
 		sleep 1
 	done
@@ -63,6 +90,7 @@ up)
 	done >"/etc/netns/$ns/resolv.conf"
 	echo "dev=$dev"
 	echo "associate_ms=$((t1 - t0))"
+	echo "associate_kicks=$kicks"
 	echo "dhcp_ms=$((t2 - t1))"
 	cat "$run/lease"
 	;;

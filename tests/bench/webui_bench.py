@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -87,6 +88,30 @@ def _up(port: int) -> bool:
         return False
 
 
+def cpu_ms(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu(pid: int, port: int, seconds: float) -> dict[str, float]:
+    """CPU the status page burns per minute with nobody looking (its monitors only), then
+    with one visitor reloading every 5 s (the page's own refresh): what it costs a router
+    that serves it all day."""
+    time.sleep(3.0)  # let start-up finish; no request has been made yet
+    c0 = cpu_ms(pid)
+    time.sleep(seconds)
+    idle = (cpu_ms(pid) - c0) * 60 / seconds
+    c0, t0 = cpu_ms(pid), time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        get(port, "/torbox")
+        time.sleep(5.0)
+    visited = (cpu_ms(pid) - c0) * 60 / (time.monotonic() - t0)
+    return {"no_visitors": round(idle, 1), "one_visitor_every_5s": round(visited, 1),
+            "ratio_idle_vs_visited": round(idle / visited, 3) if visited else None,
+            "seconds_each": seconds}
+
+
 def load(port: int, clients: int, seconds: float) -> dict[str, int]:
     counts = {"ok": 0, "errors": 0}
     lock = threading.Lock()
@@ -120,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=300, help="per server, for latency")
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--load-s", type=float, default=30.0)
+    ap.add_argument("--cpu-s", type=float, default=30.0, help="per CPU-time measurement")
     args = ap.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="tbx-webui-bench-"))
@@ -129,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         served = start_webui(tmp, uci_text(tor.control_socket), ["tor_medium"])
         port = int(served.urls["tor_medium"].rsplit(":", 1)[1])
+        cpu = idle_cpu(served.proc.pid, port, args.cpu_s)
         wait_for(lambda: b"Tor is connecting" in get(port, "/torbox")[1], 30, "tor state")
         _, page = get(port, "/torbox")
         size = len(page)
@@ -180,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_vs": {k: round(med["webui"] / med[k], 2) for k in baselines},
             "ratio_primary_baseline": primary,
             "ratio_budget": RATIO_BUDGET,
+            "cpu_ms_per_min": cpu,
             "rss_kb": {"webui_idle_after_latency_runs": rss_idle,
                        "webui_after_5s_warmup": rss_before, "webui_after_load": rss_after,
                        "bare_python_sleep": bare_rss, **split},
@@ -211,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load                 {args.clients} clients x {args.load_s:.0f} s: "
               f"{counts['ok']} ok, {counts['errors']} errors; RSS {rss_before} -> {rss_after} kB"
               f" ({rss_after - rss_before:+d} kB, budget +{RSS_GROWTH_BUDGET_KB} kB)")
+        print(f"CPU                  webui {cpu['no_visitors']} ms/min with no visitors, "
+              f"{cpu['one_visitor_every_5s']} ms/min with one visitor reloading every 5 s "
+              f"(ratio {cpu['ratio_idle_vs_visited']})")
         for name, ok in checks.items():
             print(f"{'PASS' if ok else 'FAIL'}  {name}")
         return 0 if all(checks.values()) else 1

@@ -88,6 +88,7 @@ def test_router_wifi_tor(qemu_image, ipk, tor_network, tmp_path):
             dns_before = len(net.dns_queries())
             lease = router.station_up("med", "phy1", "tor_medium", keys["tor_medium"])
             figures["medium_associate_ms"] = int(lease["associate_ms"])
+            figures["medium_associate_kicks"] = int(lease["associate_kicks"])
             figures["medium_dhcp_ms"] = int(lease["dhcp_ms"])
             assert ipaddress.ip_address(lease["ip"]) in ipaddress.ip_network("192.168.9.0/24")
             rc, out = curl(router, "med", "http://web.test/")
@@ -108,6 +109,7 @@ def test_router_wifi_tor(qemu_image, ipk, tor_network, tmp_path):
             # 3. tor_max: no route to the WAN; only the SocksPort works.
             lease = router.station_up("max", "phy2", "tor_max", keys["tor_max"])
             figures["max_associate_ms"] = int(lease["associate_ms"])
+            figures["max_associate_kicks"] = int(lease["associate_kicks"])
             assert not lease.get("router"), lease
             rc, out = curl(router, "max", f"http://{WEB_IP}/", timeout=10)
             assert rc != 0, f"tor_max reached the WAN directly: {out}"
@@ -115,9 +117,16 @@ def test_router_wifi_tor(qemu_image, ipk, tor_network, tmp_path):
             assert rc == 0 and out.strip() in net.exit_ips, out
             router.station_down("max")
 
-            # 4. tor_off: normal internet, NATed to the router's WAN address.
+            # 4. tor_off: WPA2 refuses a wrong passphrase (the phone is kicked to retry and
+            # still never associates) ...
+            with pytest.raises(vm.VmError, match="no association with tor_off"):
+                router.station_up("off", "phy3", "tor_off", "not-the-" + keys["tor_off"],
+                                  wait_s=45)
+            router.station_down("off")
+            # ... and with the right one: normal internet, NATed to the router's WAN address.
             lease = router.station_up("off", "phy3", "tor_off", keys["tor_off"])
             figures["off_associate_ms"] = int(lease["associate_ms"])
+            figures["off_associate_kicks"] = int(lease["associate_kicks"])
             rc, out = curl(router, "off", "http://web.test/")
             assert rc == 0 and out.strip() == wan_ip, out
             figures.update(latency(router, "off", "http://192.168.8.1:8480/torbox",

@@ -69,10 +69,10 @@ def test_traffic_numbers_follow_real_traffic(router):
     after = _wait(lambda: (r := api(c, ip, port)["tor"]["traffic"]["read"]) >= before + 300000
                   and r, 30, "traffic/read to grow by the download")
     assert after >= before + 300000
-    # and the graph has samples (one every 10 s)
-    graph = _wait(lambda: (g := api(c, ip, port)["tor"]["traffic"]["graph"])["read"] and g, 40,
-                  "graph samples")
-    assert graph["step_s"] == 10 and len(graph["read"]) == len(graph["written"])
+    # and the graph (Tor's own per-second record, 10 s steps) holds those bytes too
+    graph = _wait(lambda: sum((g := api(c, ip, port)["tor"]["traffic"]["graph"])["read"]) * 10
+                  >= 300000 and g, 40, "the graph to show the download")
+    assert graph["step_s"] == 10 and len(graph["read"]) == len(graph["written"]) <= 30
 
 
 def test_each_network_sees_its_own_page(router):
