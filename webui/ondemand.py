@@ -14,9 +14,11 @@ import threading
 import time
 from collections.abc import Callable
 
+LINGER_S = 60.0  # a visit keeps the monitors fast this long (the page reloads every 5 s)
+
 
 class OnDemand:
-    def __init__(self, active_s: float, idle_s: float, linger_s: float = 60.0,
+    def __init__(self, active_s: float, idle_s: float, linger_s: float = LINGER_S,
                  wait_s: float = 0.3, clock: Callable[[], float] = time.monotonic) -> None:
         self.active_s = active_s
         self.idle_s = max(idle_s, active_s)

@@ -20,10 +20,12 @@ from qemu.router import LAN_IP, RouterVm, Wan
 from qemu.tap import open_tap
 from tests.qemu.conftest import add_laptop, make_uci, report_console, wifi_keys
 from tests.rig.tornet import LINK_BASE, WEB_IP, Attachment
+from webui.ondemand import LINGER_S
 
 pytestmark = [pytest.mark.qemu, pytest.mark.rig]
 
 SETTLE_S = 30  # tor idles this long after 100 % before its RSS is read (both runs)
+CPU_WINDOW_S = 30
 
 
 def attach_tap(net) -> tuple[int, str, str]:
@@ -54,6 +56,36 @@ def latency(router: RouterVm, sta: str, url: str, name: str, n: int) -> dict[str
 
 def curl(router: RouterVm, sta: str, args: str, timeout: int = 90) -> tuple[int, str]:
     return router.on_station(sta, f"curl -sS -m {timeout} {args}", timeout=timeout + 30)
+
+
+def page_cpu(router: RouterVm, quiet_from: float, window_s: float) -> dict[str, float]:
+    """CPU ms per minute used by the webui and tor: with nobody looking (from monotonic time
+    ``quiet_from`` on), then while the wired laptop loads /torbox every 5 s."""
+    time.sleep(max(0.0, quiet_from - time.monotonic()))
+
+    def cpu() -> tuple[float, dict[str, str]]:
+        figs = router.figures(samples=1)
+        return time.monotonic(), figs
+
+    def per_min(a: tuple[float, dict[str, str]], b: tuple[float, dict[str, str]],
+                name: str) -> float:
+        used = int(b[1][f"cpu_{name}_ms"]) - int(a[1][f"cpu_{name}_ms"])
+        return round(used * 60 / (b[0] - a[0]), 1)
+
+    a = cpu()
+    time.sleep(window_s)
+    b = cpu()
+    while time.monotonic() - b[0] < window_s:
+        res = router.laptop(["curl", "-sS", "-m", "30", "-o", "/dev/null", "-w", "%{http_code}",
+                             f"http://{LAN_IP}:8480/torbox"])
+        assert res.stdout.strip() == "200", res.stdout + res.stderr
+        time.sleep(5)
+    c = cpu()
+    out = {}
+    for name in ("webui", "tor"):
+        out[f"cpu_{name}_ms_per_min_no_visitors"] = per_min(a, b, name)
+        out[f"cpu_{name}_ms_per_min_visitor_every_5s"] = per_min(b, c, name)
+    return out
 
 
 @pytest.mark.timeout(3600)
@@ -141,6 +173,7 @@ def test_router_wifi_tor(qemu_image, ipk, tor_network, tmp_path):
                 assert code == "200", res.stdout + res.stderr
                 wired.append(float(secs) * 1000)
             figures["torbox_wired_latency_ms_median"] = round(statistics.median(wired), 1)
+            last_visit = time.monotonic()
 
             # 5. The same tor with its defaults, same VM, same network.
             router.run("sh /job/tordefaults.sh start", timeout=60)
@@ -151,6 +184,11 @@ def test_router_wifi_tor(qemu_image, ipk, tor_network, tmp_path):
             figures["tor_rss_torbox_kb"] = tor_torbox_kb
             figures["tor_rss_defaults_kb"] = tor_default_kb
             figures["tor_rss_saving_pct"] = round(100 * (1 - tor_torbox_kb / tor_default_kb), 1)
+
+            # 6. What the status page costs the router's CPU with nobody looking (its
+            # monitors slow down a minute after the last visit) and with one visitor
+            # reloading every 5 s, as the page itself does.
+            figures.update(page_cpu(router, last_visit + LINGER_S + 5, CPU_WINDOW_S))
             figures.update(router.timings)
             assert router.poweroff() == 0
         except Exception:
