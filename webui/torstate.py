@@ -3,9 +3,17 @@
 A background thread keeps one authenticated controller and refreshes a snapshot (every
 2 s while the page has visitors, every 30 s when not: see ondemand.py); web requests only
 read that snapshot, so a dead, missing or hung Tor never slows the page. The traffic graph
-comes from Tor's own per-second record (GETINFO bw-event-cache, the last 300 s), so it is
-complete however rarely the monitor looks. Only aggregate facts are read: never
+is drawn from Tor's byte counters at each refresh, put on a 10 s grid (so with nobody
+looking, 30 s averages). Tor's own per-second record (GETINFO bw-event-cache) would need
+no sampling, but tor 0.4.9 left it empty after real traffic in the rig (it seems to fill
+it only while a controller subscribes to BW events). Only aggregate facts are read: never
 circuit-status, stream-status or anything about a client's destinations.
+
+The monitor talks to Tor over stem's control socket (stem.socket) from its own thread and
+reads Tor's status events when it next asks something, instead of using stem.control's
+Controller: that keeps two threads per connection, one of which wakes every 50 ms for
+events that come a few times a day (measured: most of the page's idle CPU). The rare
+NEWNYM action opens a short-lived Controller of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ import os
 import re
 import threading
 import time
+from bisect import bisect_left
+from collections import deque
 from typing import Any
 
 from .ondemand import OnDemand
@@ -24,7 +34,10 @@ log = logging.getLogger("torbox.webui")
 
 try:
     import stem
+    import stem.connection
     import stem.control
+    import stem.response
+    import stem.socket
     from stem import Signal
     from stem.control import EventType
 except ImportError:  # pragma: no cover - the package depends on python3-stem
@@ -33,8 +46,9 @@ except ImportError:  # pragma: no cover - the package depends on python3-stem
 KEYWORD_RE = re.compile(r'([A-Za-z_]+)=("(?:[^"\\]|\\.)*"|\S*)')
 NEWNYM_RE = re.compile(r"Rate limiting NEWNYM request: delaying by (\d+) second")
 GRAPH_STEP_S = 10
-GRAPH_POINTS = 30  # Tor keeps 300 one-second entries: five minutes
+GRAPH_POINTS = 60  # ten minutes of history
 CLOCK_PROBLEM_TTL_S = 3600
+NEWNYM_INTERVAL_S = 10  # Tor's MAX_SIGNEWNYM_RATE
 
 
 def parse_keywords(text: str) -> dict[str, str]:
@@ -69,23 +83,45 @@ def parse_bootstrap(text: str) -> dict[str, Any]:
     }
 
 
-def graph_from_bw_cache(text: str, step_s: int = GRAPH_STEP_S,
-                        points: int = GRAPH_POINTS) -> dict[str, Any]:
-    """Tor's `bw-event-cache` ("R,W R,W ...", one entry a second, oldest first) as mean
-    bytes/second per `step_s`, oldest first; an incomplete oldest step is left out."""
-    pairs = []
-    for item in text.split():
-        r, _, w = item.partition(",")
-        if r.isdigit() and w.isdigit():
-            pairs.append((int(r), int(w)))
-    steps = min(len(pairs) // step_s, points)
-    pairs = pairs[len(pairs) - steps * step_s:]
-    read, written = [], []
-    for i in range(0, len(pairs), step_s):
-        chunk = pairs[i:i + step_s]
-        read.append(sum(r for r, _ in chunk) // step_s)
-        written.append(sum(w for _, w in chunk) // step_s)
-    return {"step_s": step_s, "read": read, "written": written}
+class TrafficGraph:
+    """Tor's byte counters as sampled by the monitor, drawn as mean bytes/second per
+    `step_s` on a grid that ends at the newest sample. Samples come every 2 s while the page
+    is visited and every 30 s when not; between two samples the counters are taken to grow
+    evenly, so a quiet spell shows as its averages, never as gaps or made-up peaks."""
+
+    def __init__(self, step_s: int = GRAPH_STEP_S, points: int = GRAPH_POINTS) -> None:
+        self.step_s = step_s
+        self.points = points
+        self.samples: deque[tuple[float, int, int]] = deque(maxlen=points + 2)
+
+    def add(self, now: float, read: int, written: int) -> None:
+        s = self.samples
+        if s and (read < s[-1][1] or written < s[-1][2]):
+            s.clear()  # Tor restarted: counters began again at zero
+        if len(s) >= 2 and s[-1][0] - s[-2][0] < self.step_s:
+            s.pop()  # the newest sample stays only if it came a step after the one before
+        s.append((now, read, written))
+
+    def _at(self, t: float, col: int) -> float:
+        """Counter `col` at time `t`, linear between the samples around it."""
+        s = self.samples
+        times = [x[0] for x in s]
+        i = min(max(bisect_left(times, t), 1), len(s) - 1)
+        (t0, *v0), (t1, *v1) = s[i - 1], s[i]
+        return v0[col] + (v1[col] - v0[col]) * (t - t0) / max(t1 - t0, 1e-3)
+
+    def rates(self) -> dict[str, list[int]]:
+        s = self.samples
+        if len(s) < 2:
+            return {"read": [], "written": []}
+        t_end = s[-1][0]
+        n = min(int((t_end - s[0][0]) // self.step_s), self.points)
+        grid = [t_end - (n - i) * self.step_s for i in range(n + 1)]
+        out = {}
+        for col, name in ((0, "read"), (1, "written")):
+            at = [self._at(t, col) for t in grid]
+            out[name] = [int((b - a) / self.step_s) for a, b in zip(at, at[1:], strict=False)]
+        return out
 
 
 def _describe_connect_error(path: str, exc: BaseException) -> str:
@@ -114,7 +150,8 @@ class TorMonitor:
         self.bridge_count = len(bridges or [])
         self.poll_s = poll_s
         self.schedule = OnDemand(poll_s, idle_s)
-        self._ctl: Any = None
+        self.graph = TrafficGraph()
+        self._sock: Any = None  # stem.socket.ControlSocketFile, authenticated
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -127,6 +164,7 @@ class TorMonitor:
         self._clock: dict[str, Any] = {"skew_s": None, "source": None, "at": None}
         self._guards_at = 0.0
         self._bridges_up: int | None = None
+        self._last_newnym: float | None = None  # monotonic time of the last NEWNYM sent
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -137,12 +175,9 @@ class TorMonitor:
     def stop(self) -> None:
         self._stop.set()
         self.schedule.wake()
-        ctl = self._ctl
-        if ctl is not None:
-            try:
-                ctl.close()
-            except Exception:  # noqa: S110 - closing a broken controller
-                pass
+        sock = self._sock
+        if sock is not None:
+            sock.close()  # a monitor thread blocked on it gets SocketClosed
 
     def _run(self) -> None:
         self.schedule.run(self._poll_safely, self._stop, self._soonest)
@@ -156,9 +191,13 @@ class TorMonitor:
 
     def _soonest(self) -> float | None:
         """Without a control connection, try again every 5 s, visitors or not: connecting
-        soon after Tor starts is what lets the page see its bootstrap (Tor's BOOTSTRAP
-        events then arrive by themselves, without polling)."""
-        return 5.0 if self._ctl is None else None
+        soon after Tor starts is what lets the page see its bootstrap."""
+        if self._sock is None:
+            return 5.0
+        data = self._data
+        if not data or data["bootstrap"]["progress"] < 100:
+            return 5.0  # status events are read at each refresh: keep "bootstrapped" exact
+        return None
 
     def wanted(self) -> None:
         """Called by each page request (see ondemand.py)."""
@@ -169,26 +208,44 @@ class TorMonitor:
     def _connect(self) -> None:
         if stem is None:
             raise RuntimeError("python3-stem is not installed")
-        ctl = stem.control.Controller.from_socket_file(self.socket_path)
+        sock = stem.socket.ControlSocketFile(self.socket_path)
         try:
-            ctl.authenticate()
-            ctl.add_event_listener(self._on_status, EventType.STATUS_GENERAL,
-                                   EventType.STATUS_CLIENT)
+            stem.connection.authenticate(sock)
+            stem.response.convert("SINGLELINE", self._call(sock, "SETEVENTS STATUS_GENERAL "
+                                                                 "STATUS_CLIENT"))
         except Exception:
-            ctl.close()
+            sock.close()
             raise
-        self._ctl = ctl
+        self._sock = sock
         self._bootstrap_seen_below_100 = False
         self._bootstrapped_at = None
         log.info("connected to tor at %s", self.socket_path)
 
-    def _drop(self, error: str) -> None:
-        ctl, self._ctl = self._ctl, None
-        if ctl is not None:
+    def _call(self, sock: Any, command: str) -> Any:
+        """Send one command and return its reply; the status events Tor queued before the
+        reply are handled on the way (so they are seen at the next refresh at the latest)."""
+        sock.send(command)
+        while True:
+            msg = sock.recv()
+            if msg.content()[-1][0] != "650":
+                return msg
             try:
-                ctl.close()
-            except Exception:  # noqa: S110
-                pass
+                stem.response.convert("EVENT", msg)  # turns msg itself into the event
+            except stem.ProtocolError:
+                log.warning("tor: unreadable event ignored")
+                continue
+            self._on_status(msg)
+
+    def _get_info(self, keys: list[str]) -> dict[str, str]:
+        reply = self._call(self._sock, "GETINFO " + " ".join(keys))
+        stem.response.convert("GETINFO", reply)  # raises on an error reply
+        return {k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+                for k, v in reply.entries.items()}
+
+    def _drop(self, error: str) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
         if error != self._error:
             log.warning("tor: %s", error)
         self._error = error
@@ -197,7 +254,7 @@ class TorMonitor:
     def poll_once(self) -> None:
         self._busy_since = time.time()
         try:
-            if self._ctl is None:
+            if self._sock is None:
                 try:
                     self._connect()
                 except Exception as exc:
@@ -213,10 +270,9 @@ class TorMonitor:
             self._busy_since = None
 
     def _read(self) -> None:
-        ctl = self._ctl
         keys = ["status/bootstrap-phase", "status/circuit-established", "traffic/read",
-                "traffic/written", "uptime", "version", "bw-event-cache"]
-        info = ctl.get_info(keys)
+                "traffic/written", "uptime", "version"]
+        info = self._get_info(keys)
         now = time.time()
         boot = parse_bootstrap(info["status/bootstrap-phase"])
         if boot["progress"] < 100:
@@ -225,28 +281,27 @@ class TorMonitor:
         elif self._bootstrapped_at is None and self._bootstrap_seen_below_100:
             self._bootstrapped_at = now
         read, written = int(info["traffic/read"]), int(info["traffic/written"])
+        self.graph.add(now, read, written)
         if boot["clock_warning"]:
             self._note_clock(None, "bootstrap")
         if self.use_bridges and now - self._guards_at > 30:
             self._guards_at = now
-            self._bridges_up = self._count_bridges_up(ctl)
+            self._bridges_up = self._count_bridges_up()
         self._data = {
             "bootstrap": boot,
             "circuit_established": info["status/circuit-established"] == "1",
             "traffic_read": read,
             "traffic_written": written,
-            "graph": graph_from_bw_cache(info["bw-event-cache"]),
             "uptime_s": int(info["uptime"]) if info["uptime"].isdigit() else None,
             "version": info["version"].split()[0],
         }
         self._error = None
         self._last_ok = now
 
-    @staticmethod
-    def _count_bridges_up(ctl: Any) -> int | None:
+    def _count_bridges_up(self) -> int | None:
         try:
-            text = ctl.get_info("entry-guards")
-        except Exception:
+            text = self._get_info(["entry-guards"])["entry-guards"]
+        except (stem.InvalidArguments, stem.OperationFailed, stem.ProtocolError):
             return None
         return sum(1 for line in text.splitlines() if line.strip().endswith(" up"))
 
@@ -300,7 +355,7 @@ class TorMonitor:
         out["bridges"] = {"enabled": self.use_bridges, "configured": self.bridge_count,
                           "transports": self.bridge_transports, "up": self._bridges_up}
         out["traffic"] = {"read": None, "written": None,
-                          "graph": {"step_s": GRAPH_STEP_S, "read": [], "written": []}}
+                          "graph": {"step_s": self.graph.step_s, **self.graph.rates()}}
         if busy is not None and now - busy > stale_after:
             out["state"] = "not_answering"
             out["error"] = (f"Tor has not answered for {int(now - busy)} s "
@@ -320,8 +375,8 @@ class TorMonitor:
             "version": data["version"],
             "uptime_s": data["uptime_s"],
         })
-        out["traffic"] = {"read": data["traffic_read"], "written": data["traffic_written"],
-                          "graph": data["graph"]}
+        out["traffic"]["read"] = data["traffic_read"]
+        out["traffic"]["written"] = data["traffic_written"]
         if self._bootstrapped_at is not None:
             out["bootstrapped_s"] = int(now - self._bootstrapped_at)
         if out["state"] != "not_answering":
@@ -334,9 +389,9 @@ class TorMonitor:
     # -- actions -----------------------------------------------------------------------------
 
     def newnym(self, timeout: float = 3.0) -> dict[str, Any]:
-        """Send NEWNYM; report Tor's own rate-limit delay when it gives one."""
-        ctl = self._ctl
-        if ctl is None:
+        """Send NEWNYM on a connection of its own; report Tor's rate-limit delay when it
+        gives one (its notice log line, else the 10 s Tor allows between two NEWNYMs)."""
+        if self._sock is None:
             return {"ok": False, "delay_s": None,
                     "message": "Tor is not connected: " + (self._error or "unknown reason")}
         result: dict[str, Any] = {}
@@ -352,15 +407,16 @@ class TorMonitor:
                     seen.set()
 
             try:
-                stem_wait = ctl.get_newnym_wait()
-                ctl.add_event_listener(on_log, EventType.NOTICE)
-                try:
+                last = self._last_newnym
+                with stem.control.Controller.from_socket_file(self.socket_path) as ctl:
+                    ctl.authenticate()
+                    ctl.add_event_listener(on_log, EventType.NOTICE)
                     ctl.signal(Signal.NEWNYM)
                     seen.wait(0.5)  # Tor logs the delay right after its reply
-                finally:
-                    ctl.remove_event_listener(on_log)
-                delay = delays[0] if delays else (int(stem_wait + 0.99) if stem_wait > 0 else 0)
-                result["delay_s"] = delay
+                now = self._last_newnym = time.monotonic()
+                fallback = 0 if last is None else max(0, int(NEWNYM_INTERVAL_S - (now - last)
+                                                             + 0.99))
+                result["delay_s"] = delays[0] if delays else fallback
                 result["ok"] = True
             except Exception as exc:
                 result["ok"] = False

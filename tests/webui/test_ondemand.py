@@ -1,5 +1,5 @@
-"""The monitors' schedule (webui/ondemand.py) and the traffic graph built from Tor's own
-per-second record (torstate.graph_from_bw_cache)."""
+"""The monitors' schedule (webui/ondemand.py) and the traffic graph drawn from the samples
+it takes (torstate.TrafficGraph)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,35 @@ import threading
 import time
 
 from webui.ondemand import OnDemand
-from webui.torstate import graph_from_bw_cache
+from webui.torstate import TrafficGraph
 
 
-def test_graph_means_per_step_newest_last():
-    # 305 seconds: the oldest 5 do not fill a step and are left out; Tor keeps 300 at most
-    entries = [(i, 2 * i) for i in range(305)]
-    g = graph_from_bw_cache(" ".join(f"{r},{w}" for r, w in entries))
-    assert g["step_s"] == 10 and len(g["read"]) == len(g["written"]) == 30
-    assert g["read"][0] == sum(range(5, 15)) // 10 and g["read"][-1] == sum(range(295, 305)) // 10
-    assert g["written"][-1] == sum(2 * i for i in range(295, 305)) // 10
+def test_graph_steps_and_quiet_spells():
+    g = TrafficGraph(step_s=10, points=60)
+    for i in range(7):  # watched: a sample every 10 s, 1000 B/s read, 500 B/s written
+        g.add(1000.0 + 10 * i, 10_000 * i, 5_000 * i)
+    assert g.rates() == {"read": [1000] * 6, "written": [500] * 6}
+    # nobody looking: one sample 30 s later that covers 60 kB, i.e. 2000 B/s on average
+    g.add(1090.0, 120_000, 60_000)
+    r = g.rates()
+    assert r["read"] == [1000] * 6 + [2000] * 3 and r["written"] == [500] * 6 + [1000] * 3
 
 
-def test_graph_short_empty_and_junk():
-    assert graph_from_bw_cache("") == {"step_s": 10, "read": [], "written": []}
-    assert graph_from_bw_cache("1,2 " * 9)["read"] == []  # not one full step yet
-    g = graph_from_bw_cache("10,20 " * 10 + "junk ,5 7, 3,x")
-    assert g["read"] == [10] and g["written"] == [20]
+def test_graph_keeps_the_newest_sample_and_a_step_between_the_rest():
+    g = TrafficGraph(step_s=10, points=60)
+    for t in (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0):  # polled every 2 s
+        g.add(t, int(100 * t), 0)
+    assert [x[0] for x in g.samples] == [0.0, 10.0, 12.0]
+    assert g.rates()["read"] == [100]
+
+
+def test_graph_at_most_ten_minutes_and_restarts_cleanly():
+    g = TrafficGraph(step_s=10, points=60)
+    for i in range(200):
+        g.add(10.0 * i, 1000 * i, 0)
+    assert len(g.rates()["read"]) == 60 and set(g.rates()["read"]) == {100}
+    g.add(2000.0, 5, 0)  # Tor restarted: counters back at zero
+    assert g.rates() == {"read": [], "written": []}
 
 
 class Counter:

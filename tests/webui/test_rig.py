@@ -41,7 +41,7 @@ def _wait(pred, timeout: float, what: str):
         if v:
             return v
         time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def test_bootstrapped_tor_on_tor_medium(router):
@@ -69,10 +69,12 @@ def test_traffic_numbers_follow_real_traffic(router):
     after = _wait(lambda: (r := api(c, ip, port)["tor"]["traffic"]["read"]) >= before + 300000
                   and r, 30, "traffic/read to grow by the download")
     assert after >= before + 300000
-    # and the graph (Tor's own per-second record, 10 s steps) holds those bytes too
+    # and the graph (10 s steps) holds those bytes too
+    seen = []
     graph = _wait(lambda: sum((g := api(c, ip, port)["tor"]["traffic"]["graph"])["read"]) * 10
-                  >= 300000 and g, 40, "the graph to show the download")
-    assert graph["step_s"] == 10 and len(graph["read"]) == len(graph["written"]) <= 30
+                  >= 300000 and g or seen.append(g), 40,
+                  lambda: f"the graph to show the download; last seen {seen[-1:]}")
+    assert graph["step_s"] == 10 and len(graph["read"]) == len(graph["written"]) <= 60
 
 
 def test_each_network_sees_its_own_page(router):

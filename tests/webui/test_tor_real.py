@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -31,6 +32,20 @@ def test_monitor_reads_real_tor(tor):
     assert snap["version"] == tor_version()
     assert snap["traffic"]["read"] == 0 and snap["uptime_s"] is not None
     mon.stop()
+
+
+def test_connected_monitor_keeps_no_stem_threads(tor):
+    """stem.control's Controller would add a reader thread and an event thread that wakes
+    every 50 ms (most of the page's idle CPU): the monitor reads events itself."""
+    before = {t.ident for t in threading.enumerate()}
+    mon = torstate.TorMonitor(tor.control_socket)
+    mon.start()
+    try:
+        wait_for(lambda: mon.snapshot()["running"], 30, "the monitor to connect")
+        new = [t.name for t in threading.enumerate() if t.ident not in before]
+        assert new == ["tor-monitor"], new
+    finally:
+        mon.stop()
 
 
 def test_page_shows_not_bootstrapped(tor, tmp_path):
