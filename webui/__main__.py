@@ -79,9 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     done.wait()
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
+    # The HTTP threads block in poll() without a timeout (server.serve): no shutdown(); the
+    # listening sockets close when the process exits right after this.
     tor.stop()
     system.stop()
     return 0
