@@ -211,8 +211,10 @@ class TorMonitor:
         sock = stem.socket.ControlSocketFile(self.socket_path)
         try:
             stem.connection.authenticate(sock)
-            stem.response.convert("SINGLELINE", self._call(sock, "SETEVENTS STATUS_GENERAL "
-                                                                 "STATUS_CLIENT"))
+            reply = self._call(sock, "SETEVENTS STATUS_GENERAL STATUS_CLIENT")
+            stem.response.convert("SINGLELINE", reply)
+            if not reply.is_ok():  # the page still works, only without clock-skew reports
+                log.warning("tor refused status events: %s %s", reply.code, reply.message)
         except Exception:
             sock.close()
             raise

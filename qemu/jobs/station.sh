@@ -16,6 +16,17 @@ up)
 	phy=$3
 	ssid=$4
 	IFS= read -r psk
+	# A radio comes back from a deleted phone namespace asynchronously (the kernel cleans up
+	# namespaces in a work queue): wait until it is here before moving it again.
+	n=0
+	until iw phy "$phy" info >/dev/null 2>&1; do
+		n=$((n + 1))
+		if [ $n -gt 60 ]; then
+			echo "station $ns: radio $phy not back in the router's namespace after 30 s" >&2
+			exit 1
+		fi
+		sleep 0.5
+	done
 	ip netns add "$ns"
 	mkdir -p "$run" "/etc/netns/$ns"
 	: >"/etc/netns/$ns/resolv.conf"
