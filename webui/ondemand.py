@@ -19,23 +19,21 @@ LINGER_S = 60.0  # a visit keeps the monitors fast this long (the page reloads e
 
 class OnDemand:
     def __init__(self, active_s: float, idle_s: float, linger_s: float = LINGER_S,
-                 wait_s: float = 0.3, clock: Callable[[], float] = time.monotonic) -> None:
+                 wait_s: float = 0.3) -> None:
         self.active_s = active_s
         self.idle_s = max(idle_s, active_s)
         self.linger_s = linger_s
         self.wait_s = wait_s
-        self.clock = clock
         self.last_done: float | None = None
         self.last_wanted = float("-inf")
         self.busy_since: float | None = None
-        self.refreshes = 0
         self.running = False
         self._wake = threading.Event()
         self._done = threading.Condition()
 
     def interval(self, soonest: float | None = None) -> float:
         """Seconds to the next refresh: active while visited, else idle (or `soonest`)."""
-        if self.clock() - self.last_wanted < self.linger_s:
+        if time.monotonic() - self.last_wanted < self.linger_s:
             return self.active_s
         return self.idle_s if soonest is None else min(self.idle_s, max(soonest, self.active_s))
 
@@ -51,14 +49,13 @@ class OnDemand:
     def _loop(self, work: Callable[[], None], stop: threading.Event,
               soonest: Callable[[], float | None]) -> None:
         while not stop.is_set():
-            self.busy_since = self.clock()
+            self.busy_since = time.monotonic()
             try:
                 work()
             finally:
                 with self._done:
                     self.busy_since = None
-                    self.last_done = self.clock()
-                    self.refreshes += 1
+                    self.last_done = time.monotonic()
                     self._done.notify_all()
             self._wake.wait(self.interval(soonest()))
             self._wake.clear()
@@ -68,7 +65,7 @@ class OnDemand:
 
     def wanted(self) -> None:
         """A visitor is here: refresh now if the data is older than `active_s`."""
-        now = self.clock()
+        now = time.monotonic()
         self.last_wanted = now
         with self._done:
             if self.busy_since is not None or not self.running:
@@ -79,5 +76,5 @@ class OnDemand:
             self._wake.set()
             if age > 2 * self.active_s:  # data from the quiet spell: worth a short wait
                 self._done.wait_for(lambda: self.last_done is not None
-                                    and self.clock() - self.last_done < self.active_s,
+                                    and time.monotonic() - self.last_done < self.active_s,
                                     timeout=self.wait_s)

@@ -195,7 +195,6 @@ class SystemMonitor:
                  poll_s: float = 5.0, idle_s: float = 60.0) -> None:
         self.cfg = cfg
         self.lease_paths = [lease_paths] if isinstance(lease_paths, str) else lease_paths
-        self.poll_s = poll_s
         self.schedule = OnDemand(poll_s, idle_s)
         self._data: dict[str, Any] = {}
         self._stop = threading.Event()

@@ -93,6 +93,7 @@ class TrafficGraph:
         self.step_s = step_s
         self.points = points
         self.samples: deque[tuple[float, int, int]] = deque(maxlen=points + 2)
+        self._rates: dict[str, list[int]] = {"read": [], "written": []}
 
     def add(self, now: float, read: int, written: int) -> None:
         s = self.samples
@@ -101,26 +102,31 @@ class TrafficGraph:
         if len(s) >= 2 and s[-1][0] - s[-2][0] < self.step_s:
             s.pop()  # the newest sample stays only if it came a step after the one before
         s.append((now, read, written))
-
-    def _at(self, t: float, col: int) -> float:
-        """Counter `col` at time `t`, linear between the samples around it."""
-        s = self.samples
-        times = [x[0] for x in s]
-        i = min(max(bisect_left(times, t), 1), len(s) - 1)
-        (t0, *v0), (t1, *v1) = s[i - 1], s[i]
-        return v0[col] + (v1[col] - v0[col]) * (t - t0) / max(t1 - t0, 1e-3)
+        self._rates = self._grid()  # once per sample, not once per page request
 
     def rates(self) -> dict[str, list[int]]:
-        s = self.samples
+        return self._rates
+
+    def _grid(self) -> dict[str, list[int]]:
+        s = list(self.samples)
         if len(s) < 2:
             return {"read": [], "written": []}
-        t_end = s[-1][0]
-        n = min(int((t_end - s[0][0]) // self.step_s), self.points)
+        times = [x[0] for x in s]
+        t_end = times[-1]
+        n = min(int((t_end - times[0]) // self.step_s), self.points)
         grid = [t_end - (n - i) * self.step_s for i in range(n + 1)]
+
+        def at(t: float, col: int) -> float:
+            """Counter `col` at time `t`, linear between the samples around it."""
+            i = min(max(bisect_left(times, t), 1), len(s) - 1)
+            (t0, *v0), (t1, *v1) = s[i - 1], s[i]
+            return v0[col] + (v1[col] - v0[col]) * (t - t0) / max(t1 - t0, 1e-3)
+
         out = {}
         for col, name in ((0, "read"), (1, "written")):
-            at = [self._at(t, col) for t in grid]
-            out[name] = [int((b - a) / self.step_s) for a, b in zip(at, at[1:], strict=False)]
+            values = [at(t, col) for t in grid]
+            out[name] = [int((b - a) / self.step_s) for a, b in zip(values, values[1:],
+                                                                    strict=False)]
         return out
 
 
