@@ -22,6 +22,22 @@ BACKUP_DIR = "/etc/torbox/backup"
 GENERATED_DIR = "/etc/torbox/generated"
 NFT_OPENWRT = "/usr/share/nftables.d/ruleset-post/30-torbox.nft"
 MISSING_SUFFIX = ".absent"  # marks a file that did not exist before torbox
+# Files written but not yet put in force (`apply --no-reload`, as uci-defaults runs it during
+# an online install); the next apply reloads their services. RAM disk: at boot the services
+# start from the files anyway.
+PENDING = "/var/run/torbox/reload-pending"
+
+# The one list of what puts each file torbox writes in force on OpenWrt, in this order.
+# tor's init script builds /tmp/torrc from /etc/config/tor only at start, and its reload is a
+# bare SIGHUP, so a changed hook or fragment needs a restart.
+RELOADS: dict[str, tuple[str, ...]] = {
+    "/etc/config/network": ("/etc/init.d/network", "reload"),
+    "/etc/config/wireless": ("/sbin/wifi", "reload"),
+    "/etc/config/dhcp": ("/etc/init.d/dnsmasq", "reload"),
+    "/etc/config/firewall": ("/etc/init.d/firewall", "reload"),
+    "/etc/config/tor": ("/etc/init.d/tor", "restart"),
+    "/etc/tor/torbox.torrc": ("/etc/init.d/tor", "restart"),
+}
 
 
 class ApplyError(RuntimeError):
@@ -155,3 +171,35 @@ def apply(cfg: Config, router: Router, load_nft: bool = True) -> Plan:
     if os.path.exists(own):
         os.chmod(own, 0o600)
     return result
+
+
+def note_pending(router: Router, paths: list[str]) -> None:
+    """Remember files whose services have not been reloaded yet."""
+    if not paths:
+        return
+    pending = sorted(set(take_pending(router)) | set(paths))
+    write_file(router.path(PENDING), "".join(p + "\n" for p in pending))
+
+
+def take_pending(router: Router) -> list[str]:
+    """The files noted as pending, forgetting them."""
+    path = router.path(PENDING)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            paths = [line.strip() for line in fh if line.strip()]
+    except FileNotFoundError:
+        return []
+    os.unlink(path)
+    return paths
+
+
+def reload_services(router: Router, paths: list[str]) -> list[tuple[str, ...]]:
+    """Put the given files in force: each service once, in RELOADS order."""
+    commands: list[tuple[str, ...]] = []
+    for path, command in RELOADS.items():
+        if path in paths and command not in commands:
+            commands.append(command)
+    for command in commands:
+        if os.path.exists(router.path(command[0])):
+            router.sh(*command, check=False)
+    return commands

@@ -18,15 +18,6 @@ from .render import TARGETS, render_all, write_all, write_file
 
 EXIT_OK, EXIT_FAIL, EXIT_INVALID = 0, 1, 2
 
-# Which service to reload when one of its files changed (OpenWrt).
-SERVICES = {
-    "/etc/config/network": ["/etc/init.d/network", "reload"],
-    "/etc/config/wireless": ["wifi", "reload"],
-    "/etc/config/dhcp": ["/etc/init.d/dnsmasq", "reload"],
-    "/etc/config/firewall": ["/etc/init.d/firewall", "reload"],
-    "/etc/tor/torbox.torrc": ["/etc/init.d/tor", "restart"],
-}
-
 
 def default_target() -> str:
     return "openwrt" if os.path.exists("/etc/openwrt_release") else "linux"
@@ -102,11 +93,25 @@ def cmd_apply(args: argparse.Namespace) -> int:
     changed = result.changed()
     for path in changed:
         print(f"changed {path}")
-    if args.target == "openwrt" and args.root == "/" and not args.no_reload:
-        for path in changed:
-            if path in SERVICES:
-                router.sh(*SERVICES[path], check=False)
+    if args.target == "openwrt":
+        _put_in_force(router, changed, args)
     return EXIT_OK
+
+
+def _put_in_force(router: apply.Router, changed: list[str], args: argparse.Namespace) -> None:
+    """Reload the services whose files changed now or were left pending by a --no-reload run.
+
+    At boot (--boot) the services have just started from the files on flash: only what this
+    apply changed needs a reload, and anything pending is already in force.
+    """
+    if args.no_reload:
+        apply.note_pending(router, changed)
+        return
+    pending = apply.take_pending(router)
+    todo = changed if args.boot else sorted(set(changed) | set(pending))
+    if args.root == "/":
+        for command in apply.reload_services(router, todo):
+            print("reloaded: " + " ".join(command))
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -120,6 +125,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
         router.sh("nft", "delete", "table", "inet", "torbox", check=False)
     for path in restored:
         print(f"restored {path}")
+    if args.target == "openwrt" and args.root == "/" and not args.no_reload:
+        apply.take_pending(router)
+        for command in apply.reload_services(router, restored):
+            print("reloaded: " + " ".join(command))
     return EXIT_OK
 
 
@@ -179,12 +188,16 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--root", default="/", help="apply below this directory (for tests)")
     sp.add_argument("--dry-run", action="store_true", help="print a diff, change nothing")
     sp.add_argument("--no-nft", action="store_true", help="do not load the nftables table")
-    sp.add_argument("--no-reload", action="store_true", help="do not reload OpenWrt services")
+    sp.add_argument("--no-reload", action="store_true",
+                    help="do not reload OpenWrt services (the next apply does)")
+    sp.add_argument("--boot", action="store_true",
+                    help="services just started from these files: reload only what changes now")
     sp.set_defaults(func=cmd_apply)
 
     sp = sub.add_parser("restore", help="put back the files torbox changed, byte for byte")
     common(sp)
     sp.add_argument("--root", default="/")
+    sp.add_argument("--no-reload", action="store_true", help="do not reload OpenWrt services")
     sp.set_defaults(func=cmd_restore)
 
     sp = sub.add_parser("status", help="show what is in force")

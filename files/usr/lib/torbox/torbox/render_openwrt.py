@@ -15,6 +15,7 @@ from .config import Config
 
 FILES = ("network", "wireless", "dhcp", "firewall", "tor")
 TORRC_PATH = "/etc/tor/torbox.torrc"
+NOROUTE_PRIORITY = 900  # before pbr's rules (~30000) and the main table (32766)
 
 
 @dataclass
@@ -68,6 +69,14 @@ def _network(cfg: Config) -> list[Change]:
         if not net.enabled:
             iface.opt("disabled", "1")
         changes.append(iface)
+        # Fail closed below the firewall: `/etc/init.d/firewall stop` (fw4 flush) deletes every
+        # nftables table, torbox's included, and the kernel would then route a Tor network to
+        # the WAN. A policy rule, kept by netifd and untouched by any firewall, refuses to
+        # route what arrives from it; the router's own addresses (local table, priority 0) and
+        # TransPort/DNSPort redirects (DNAT before routing) still work.
+        rule = Change("network", "rule", f"torbox_{net.name}_noroute")
+        rule.opt("in", net.interface).opt("action", "prohibit").opt("priority", NOROUTE_PRIORITY)
+        changes.append(rule)
     return changes
 
 
