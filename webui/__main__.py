@@ -67,19 +67,14 @@ def main(argv: list[str] | None = None) -> int:
                      extra_hosts=tuple(lst.host for lst in listeners))
     tor.start()
     system.start()
-    servers = []
-    for lst in listeners:
-        try:
-            servers += server.serve([lst], app)
-        except OSError as exc:
-            log.error("cannot listen on %s:%d: %s", lst.host, lst.port, exc.strerror)
-    if not servers:
+    service = server.serve(listeners, app)  # logs each listener it cannot serve
+    if not service.alive:
         return 1
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     done.wait()
-    # The HTTP threads block in poll() without a timeout (server.serve): no shutdown(); the
+    # The HTTP threads block in accept() without a timeout (server.serve): no shutdown(); the
     # listening sockets close when the process exits right after this.
     tor.stop()
     system.stop()
