@@ -18,6 +18,7 @@ SHELL_SCRIPTS := files/etc/init.d/torbox files/etc/uci-defaults/90-torbox tests/
 -include webui/webui.mk
 -include deploy/deploy.mk
 -include qemu/qemu.mk
+-include package/package.mk
 
 .PHONY: all setup host-deps venv lint test test-core ipk render bench demo clean
 
@@ -46,9 +47,6 @@ test: setup lint mpy-webui
 # The fast part: no namespaces, no Tor network.
 test-core: venv
 	$(PYTEST) tests -m "not rig and not deploy and not qemu and not browser"
-
-ipk: venv
-	$(PY) package/mkipk.py
 
 render: venv
 	$(PY) files/usr/sbin/torbox render --config tests/configs/default.uci --out build/render-linux --target linux

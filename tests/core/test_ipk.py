@@ -1,102 +1,161 @@
-"""`make ipk`: an opkg-installable ar archive whose payload is files/ plus webui/."""
+"""`make ipk`: the .ipk in OpenWrt's format, as scripts/ipkg-build writes it and opkg-lede reads it.
 
+OpenWrt's ipk is a gzip'd GNU tar of ./debian-binary, ./data.tar.gz and ./control.tar.gz
+(not Debian's `ar` layout: opkg-lede calls that "Malformed package file"). The control
+archive holds what include/package-pack.mk generates: the control file, the postinst and
+prerm wrappers around /lib/functions.sh's default_postinst/default_prerm, and torbox's own
+prerm-pkg. The payload itself is tested in test_package.py.
+"""
+
+import gzip
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
 
 import pytest
 
+from package import pkgbuild
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MKIPK = os.path.join(ROOT, "package", "mkipk.py")
+MEMBERS = ["./debian-binary", "./data.tar.gz", "./control.tar.gz"]
+
+# Exactly what package-pack.mk writes (OpenWrt main tree 8f8276a5b7).
+POSTINST = """#!/bin/sh
+[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_postinst $0 $@
+"""
+PRERM = """#!/bin/sh
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_prerm $0 $@
+"""
+
+
+def build(out, epoch=None):
+    env = dict(os.environ)
+    if epoch is not None:
+        env["SOURCE_DATE_EPOCH"] = str(epoch)
+    proc = subprocess.run([sys.executable, MKIPK, "--out", str(out)], capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    path, size, unit = proc.stdout.split()
+    assert unit == "bytes" and int(size) == os.path.getsize(path)
+    return path
 
 
 @pytest.fixture(scope="module")
 def ipk(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ipk")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "package", "mkipk.py"),
-                           "--out", str(out)], capture_output=True, text=True, check=True)
-    path = proc.stdout.split()[0]
-    return path
+    return build(tmp_path_factory.mktemp("ipk"))
 
 
-def ar_members(path):
-    data = open(path, "rb").read()
-    assert data[:8] == b"!<arch>\n"
-    pos, members = 8, {}
-    while pos < len(data):
-        header = data[pos:pos + 60]
-        name = header[:16].decode().strip().rstrip("/")
-        size = int(header[48:58].decode().strip())
-        assert header[58:60] == b"`\n"
-        members[name] = data[pos + 60:pos + 60 + size]
-        pos += 60 + size + (size % 2)
-    return members
+def members(path):
+    with tarfile.open(path, "r:gz") as tf:
+        return {m.name: tf.extractfile(m).read() for m in tf.getmembers()}, tf.getmembers()
 
 
-def test_structure_and_size(ipk):
+def control_files(ipk):
+    blobs, _ = members(ipk)
+    with tarfile.open(fileobj=io.BytesIO(blobs["./control.tar.gz"]), mode="r:gz") as tf:
+        return {m.name: (m, tf.extractfile(m).read() if m.isfile() else None)
+                for m in tf.getmembers()}
+
+
+def test_name_and_size(ipk):
+    assert os.path.basename(ipk) == f"torbox_{pkgbuild.version()}_all.ipk"
     assert os.path.getsize(ipk) < 150 * 1024
-    members = ar_members(ipk)
-    assert list(members) == ["debian-binary", "control.tar.gz", "data.tar.gz"]
-    assert members["debian-binary"] == b"2.0\n"
-    # binutils' ar agrees with our reading
-    listing = subprocess.run(["ar", "t", ipk], capture_output=True, text=True, check=True)
-    assert listing.stdout.split() == ["debian-binary", "control.tar.gz", "data.tar.gz"]
 
 
-def test_control_fields_and_scripts(ipk, tmp_path):
-    ctl = tarfile.open(fileobj=io.BytesIO(ar_members(ipk)["control.tar.gz"]))
-    names = set(ctl.getnames())
-    assert {"./control", "./conffiles", "./postinst", "./prerm"} <= names
-    control = ctl.extractfile("./control").read().decode()
-    fields = dict(line.split(": ", 1) for line in control.strip().splitlines())
+def test_outer_archive_is_what_ipkg_build_writes(ipk):
+    raw = open(ipk, "rb").read()
+    # gzip -n: no name, mtime 0
+    assert raw[:3] == b"\x1f\x8b\x08" and raw[3] & 0x08 == 0 and raw[4:8] == b"\0\0\0\0"
+    blobs, infos = members(ipk)
+    assert [m.name for m in infos] == MEMBERS
+    for m in infos:
+        assert (m.uid, m.gid, m.uname, m.gname, m.mtime, m.mode) == (0, 0, "", "", 0, 0o644)
+    # GNU format ("ustar  \0" magic), as tar --format=gnu writes
+    plain = gzip.decompress(raw)
+    assert plain[257:265] == b"ustar  \0"
+    assert blobs["./debian-binary"] == b"2.0\n"
+
+
+@pytest.mark.parametrize("tar", ["tar", "busybox"])
+def test_tar_extracts_three_members(ipk, tmp_path, tar):
+    """opkg-lede unpacks with its own libbb-derived untar; busybox tar is the same code."""
+    cmd = ["busybox", "tar"] if tar == "busybox" else ["tar"]
+    if not shutil.which(cmd[0]):
+        pytest.fail(f"{cmd[0]} is not installed (tests/host-deps.sh installs it)")
+    subprocess.run([*cmd, "-xzf", ipk, "-C", str(tmp_path)], check=True)
+    assert sorted(os.listdir(tmp_path)) == ["control.tar.gz", "data.tar.gz", "debian-binary"]
+    for inner in ("control.tar.gz", "data.tar.gz"):
+        listing = subprocess.run([*cmd, "-tzf", str(tmp_path / inner)], check=True,
+                                 capture_output=True, text=True).stdout.split()
+        assert listing[0] == "./" and listing == sorted(listing)
+
+
+def test_control_file(ipk):
+    ctl = control_files(ipk)
+    assert sorted(ctl) == [".", "./conffiles", "./control", "./postinst", "./prerm",
+                           "./prerm-pkg"]
+    text = ctl["./control"][1].decode()
+    head, _, description = text.partition("Description: ")
+    fields = dict(line.split(": ", 1) for line in head.strip().splitlines())
+    assert list(fields) == ["Package", "Version", "Depends", "Provides", "Source", "SourceName",
+                            "License", "LicenseFiles", "Section", "SourceDateEpoch", "URL",
+                            "Maintainer", "Architecture", "Installed-Size"]
     assert fields["Package"] == "torbox"
+    assert fields["Version"] == pkgbuild.version()
     assert fields["Architecture"] == "all"
-    for dep in ("tor", "nftables", "python3-light", "python3-bottle", "python3-stem"):
-        assert dep in fields["Depends"].split(", ")
-    assert ctl.extractfile("./conffiles").read() == b"/etc/config/torbox\n"
-    for script in ("postinst", "prerm"):
-        member = ctl.getmember(f"./{script}")
-        assert member.mode & 0o111
-        body = ctl.extractfile(member).read()
-        assert body.startswith(b"#!/bin/sh\n") and b"IPKG_INSTROOT" in body
-        assert b"$$" not in body
-        path = tmp_path / script
-        path.write_bytes(body)
-        subprocess.run(["shellcheck", "-s", "sh", str(path)], check=True)
+    deps = fields["Depends"].split(", ")
+    assert deps[0] == "libc"
+    for dep in ("tor", "nftables", "firewall4", "python3-light", "python3-bottle",
+                "python3-stem"):
+        assert dep in deps
+    assert not any(":" in d or "+" in d for d in deps)  # conditional deps resolved away
+    assert fields["License"] == "GPL-2.0-only" and fields["LicenseFiles"] == "LICENSE"
+    blobs, _ = members(ipk)
+    assert int(fields["Installed-Size"]) == len(gzip.decompress(blobs["./data.tar.gz"]))
+    assert description.startswith(" torbox turns a travel router")
+    assert all(line.startswith(" ") for line in description.splitlines()[1:])
 
 
-def test_payload_matches_source_tree(ipk):
-    data = tarfile.open(fileobj=io.BytesIO(ar_members(ipk)["data.tar.gz"]))
-    files = {m.name[1:]: m for m in data.getmembers() if m.isfile()}
-    expected = {}
-    for src_root, dest in (("files", "/"), ("webui", "/usr/lib/torbox/webui/")):
-        for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, src_root)):
-            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
-            for n in filenames:
-                if n.endswith((".pyc", ".mk")) or n == "README.md":
-                    continue
-                src = os.path.join(dirpath, n)
-                expected[os.path.join(dest, os.path.relpath(src, os.path.join(ROOT, src_root)))] \
-                    = src
-    assert set(files) == set(expected)
-    for path, src in expected.items():
-        got = data.extractfile(files[path]).read()
-        want = open(src, "rb").read()
-        if path == "/etc/init.d/torbox":
-            assert b"PKG_VERSION='0.1.0-r1'" in got
-            continue
-        assert got == want, path
-        assert bool(files[path].mode & 0o100) == os.access(src, os.X_OK), path
-    assert files["/etc/config/torbox"].mode == 0o600
-    assert files["/usr/sbin/torbox"].mode == 0o755
+def test_maintainer_scripts_are_openwrts(ipk, tmp_path):
+    ctl = control_files(ipk)
+    assert ctl["./postinst"][1].decode() == POSTINST
+    assert ctl["./prerm"][1].decode() == PRERM
+    # default_postinst does everything torbox needs at install: no postinst-pkg at all
+    assert "./postinst-pkg" not in ctl
+    assert ctl["./conffiles"][1] == b"/etc/config/torbox\n"  # /etc/torbox/ went to keep.d
+    for name in ("./postinst", "./prerm", "./prerm-pkg"):
+        assert ctl[name][0].mode == 0o755, name
+    # OpenWrt's wrappers are OpenWrt's (not shellcheck-clean); torbox's own part is
+    (tmp_path / "prerm-pkg").write_bytes(ctl["./prerm-pkg"][1])
+    subprocess.run(["shellcheck", "-s", "sh", str(tmp_path / "prerm-pkg")], check=True)
+    body = ctl["./prerm-pkg"][1].decode()
+    assert "/usr/sbin/torbox restore" in body and "IPKG_INSTROOT" in body
+    # what default_prerm/default_postinst do is not repeated; nothing waits on a service
+    for word in ("/etc/init.d/", "uci-defaults", "enable", "disable", "start", "stop",
+                 "restart", "wifi", "sleep", "$$"):
+        assert word not in body, word
+
+
+def test_prerm_pkg_does_nothing_in_an_image_build(ipk, tmp_path):
+    body = control_files(ipk)["./prerm-pkg"][1]
+    (tmp_path / "prerm-pkg").write_bytes(body)
+    res = subprocess.run(["/bin/sh", str(tmp_path / "prerm-pkg")], capture_output=True, text=True,
+                         env={"PATH": "/nonexistent", "IPKG_INSTROOT": str(tmp_path)})
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "")
 
 
 def test_reproducible(tmp_path):
-    paths = []
-    for i in range(2):
-        out = tmp_path / str(i)
-        proc = subprocess.run([sys.executable, os.path.join(ROOT, "package", "mkipk.py"),
-                               "--out", str(out)], capture_output=True, text=True, check=True)
-        paths.append(proc.stdout.split()[0])
-    assert open(paths[0], "rb").read() == open(paths[1], "rb").read()
+    a, b = build(tmp_path / "a"), build(tmp_path / "b")
+    assert open(a, "rb").read() == open(b, "rb").read()
+    c = build(tmp_path / "c", epoch=1764547200)
+    _, infos = members(c)
+    assert {m.mtime for m in infos} == {1764547200}
