@@ -19,6 +19,7 @@ SHELL_SCRIPTS := files/etc/init.d/torbox files/etc/uci-defaults/90-torbox tests/
 -include deploy/deploy.mk
 -include qemu/qemu.mk
 -include package/package.mk
+-include tests/openwrt/openwrt.mk
 
 .PHONY: all setup host-deps venv lint test test-core ipk render bench demo clean
 

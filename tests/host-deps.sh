@@ -26,7 +26,9 @@ apt-get install -y -q --no-install-recommends \
 	python3-venv ca-certificates binutils procps psmisc kmod \
 	openssl tmux util-linux \
 	chromium fonts-dejavu-core faketime \
-	debootstrap qemu-user-static qemu-system-mips zstd e2fsprogs
+	debootstrap qemu-user-static qemu-system-mips zstd e2fsprogs \
+	git gcc make libc6-dev patch cmake pkg-config meson ninja-build \
+	libjson-c-dev zlib1g-dev libssl-dev linux-libc-dev
 # MicroPython for the ujson test runs on Node (npm); only install Debian's when none is there
 if ! command -v npm >/dev/null; then
 	apt-get install -y -q --no-install-recommends nodejs npm

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -277,6 +279,13 @@ class Build:
     def ow(self, rel: str) -> Path:
         return SRC / "openwrt" / rel
 
+    def ow_make_var(self, owpkg: str, var: str) -> str:
+        text = self.ow(f"package/{owpkg}/Makefile").read_text()
+        m = re.search(rf"^{var}\s*:?=\s*(\S+)\s*$", text, re.M)
+        if not m:
+            raise Failure(f"{var} not found in openwrt package/{owpkg}/Makefile")
+        return m.group(1)
+
     def put_ow(self, rel: str, dest: str, mode: int | None = None) -> None:
         self.put(self.ow(rel), dest, f"{self.origin('openwrt')}:{rel}", mode)
 
@@ -287,7 +296,7 @@ class Build:
     def libnl_tiny(self) -> None:
         src = self.prepare("libnl-tiny")
         self.cmake("libnl-tiny", src, [])
-        self.put_libs("libnl-tiny.so*", "/usr/lib", self.origin("libnl-tiny"))
+        self.put_libs("libnl-tiny.so.*", "/usr/lib", self.origin("libnl-tiny"))
 
     def libubox(self) -> None:
         src = self.prepare("libubox")
@@ -295,7 +304,7 @@ class Build:
                                     f"-DABIVERSION={self.date('libubox')}"])
         o = self.origin("libubox")
         for lib in ("libubox", "libblobmsg_json", "libjson_script"):
-            self.put_libs(f"{lib}.so*", "/lib", o)
+            self.put_libs(f"{lib}.so.*", "/lib", o)
         self.put_staged("usr/bin/jshn", "/usr/bin/jshn", o)
         self.put_staged("usr/share/libubox/jshn.sh", "/usr/share/libubox/jshn.sh", o)
 
@@ -303,7 +312,7 @@ class Build:
         src = self.prepare("uci")
         self.cmake("uci", src, ["-DBUILD_LUA=OFF", f"-DABIVERSION={self.date('uci')}"])
         o = self.origin("uci")
-        self.put_libs("libuci.so*", "/lib", o)
+        self.put_libs("libuci.so.*", "/lib", o)
         self.put_staged("usr/bin/uci", "/sbin/uci", o)
         self.put_ow("package/system/uci/files/lib/config/uci.sh", "/lib/config/uci.sh")
         self.mkdir("/etc/uci-defaults")
@@ -314,7 +323,7 @@ class Build:
         self.cmake("ubus", src, ["-DBUILD_LUA=OFF", "-DBUILD_EXAMPLES=OFF",
                                  f"-DABIVERSION={self.date('ubus')}"])
         o = self.origin("ubus")
-        self.put_libs("libubus.so*", "/lib", o)
+        self.put_libs("libubus.so.*", "/lib", o)
         self.put_staged("usr/bin/ubus", "/bin/ubus", o)
         self.put_staged("usr/sbin/ubusd", "/sbin/ubusd", o)
 
@@ -328,11 +337,12 @@ class Build:
             "-DDIGEST_SUPPORT=OFF",  # needs libmd; not among the modules the tests use
             # OpenWrt's search path (the CMake default would be the same for prefix /usr)
             "-DLIB_SEARCH_PATH=/usr/lib/ucode/*.so:/usr/share/ucode/*.uc:./*.so:./*.uc",
-            "-DSOVERSION=" + self.date("ucode"),
+            # OpenWrt fixes libucode's soname (PKG_ABI_VERSION), not the source date
+            "-DSOVERSION=" + self.ow_make_var("utils/ucode", "PKG_ABI_VERSION"),
         ]
         self.cmake("ucode", src, opts, cflags=f"-I{self.stage}/usr/include/libnl-tiny")
         o = self.origin("ucode")
-        self.put_libs("libucode.so*", "/usr/lib", o)
+        self.put_libs("libucode.so.*", "/usr/lib", o)
         for p in sorted((self.stage / "usr/bin").glob("u*")):
             if p.name in ("ucode", "utpl", "ucc"):
                 self.put(p, f"/usr/bin/{p.name}", f"{o} usr/bin/{p.name}")
@@ -413,7 +423,7 @@ class Build:
         src = self.prepare("opkg-lede")
         lock = self.lock["opkg-lede"]
         self.cmake("opkg-lede", src, [
-            "-DBUILD_TESTS=OFF", "-DHOST_CPU=all",
+            "-DBUILD_TESTS=OFF", f"-DHOST_CPU={platform.machine()}",
             "-DPATH_SPEC=/usr/sbin:/usr/bin:/sbin:/bin",
             f"-DVERSION={lock['commit'][:12]} ({self.date('opkg-lede')})",
         ])
