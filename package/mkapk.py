@@ -5,8 +5,9 @@ The same feed Makefile run as for the .ipk (see pkgbuild.py), down the CONFIG_US
 branch of OpenWrt's package-pack.mk: post-install / post-upgrade / pre-deinstall built
 from default_postinst / default_prerm plus torbox's prerm-pkg, lib/apk/packages/torbox.list,
 .conffiles and .conffiles_static (sha256) inside the files tree, and `apk mkpkg --info ...
---script ... --files DIR` with the apk-tools v3 of the project's OpenWrt userland
-(`make openwrt-userland`). Without that apk this fails; it never falls back to anything.
+--script ... --files DIR` with OpenWrt's host apk-tools v3, built from the sources that
+`make openwrt-userland` pinned and verified (hostapk.py). Without them this fails; it never
+falls back to anything.
 """
 
 from __future__ import annotations
@@ -19,41 +20,27 @@ import sys
 import tempfile
 from pathlib import Path
 
+import hostapk
 import pkgbuild
 
-USERLAND = pkgbuild.ROOT / "tests" / "openwrt" / "userland.py"
-NOT_BUILT = "apk-tools v3 is not built: run `make openwrt-userland` (or set APK=/path/to/apk)"
 
-
-def find_apk() -> tuple[Path, dict[str, str]]:
-    """The apk binary and the environment it runs in (its libraries may sit beside it)."""
-    libs: list[str] = []
+def find_apk() -> Path:
+    """$APK, else OpenWrt's host apk built from the userland's pinned sources (hostapk.py)."""
     if os.environ.get("APK"):
         apk = Path(os.environ["APK"])
     else:
-        if not USERLAND.exists():
-            raise pkgbuild.BuildError(f"{NOT_BUILT} ({USERLAND} is missing)")
-        proc = subprocess.run([sys.executable, str(USERLAND), "path"],
-                              capture_output=True, text=True)
-        if proc.returncode != 0 or not proc.stdout.strip():
-            raise pkgbuild.BuildError(f"{NOT_BUILT}\n{proc.stdout}{proc.stderr}".rstrip())
-        root = Path(proc.stdout.strip().splitlines()[-1])
-        apk = root / "usr" / "bin" / "apk"
-        libs = [str(root / "usr" / "lib"), str(root / "lib")]
-    if not (apk.is_file() and os.access(apk, os.X_OK)):
-        raise pkgbuild.BuildError(f"{NOT_BUILT} (no {apk})")
-    if os.environ.get("LD_LIBRARY_PATH"):
-        libs.append(os.environ["LD_LIBRARY_PATH"])
-    env = {"LD_LIBRARY_PATH": ":".join(libs)}
-    proc = subprocess.run([str(apk), "--version"], capture_output=True, text=True,
-                          env={**os.environ, **env})
+        try:
+            apk = hostapk.host_apk()
+        except hostapk.HostApkError as exc:
+            raise pkgbuild.BuildError(str(exc)) from None
+    proc = subprocess.run([str(apk), "--version"], capture_output=True, text=True)
     if proc.returncode != 0 or not proc.stdout.startswith("apk-tools 3."):
         raise pkgbuild.BuildError(f"{apk} is not apk-tools v3: {proc.stdout}{proc.stderr}")
-    return apk, env
+    return apk
 
 
 def build(out_dir: Path) -> Path:
-    apk, env = find_apk()
+    apk = find_apk()
     extra = {"CONFIG_USE_APK": "y", "APK": str(apk)}
     if os.geteuid() != 0:  # apk mkpkg records each file's owner by name, as OpenWrt's build does
         fakeroot = shutil.which("fakeroot")
@@ -62,7 +49,7 @@ def build(out_dir: Path) -> Path:
         extra["FAKEROOT"] = fakeroot
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="torbox-apk.") as tmp:
-        pkgbuild.run_make("compile", Path(tmp), out_dir.resolve(), extra=extra, env_extra=env)
+        pkgbuild.run_make("compile", Path(tmp), out_dir.resolve(), extra=extra)
     return pkgbuild.packed(out_dir, f"torbox-{pkgbuild.version()}.apk")
 
 

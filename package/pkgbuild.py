@@ -36,10 +36,9 @@ def epoch() -> int:
 
 
 def run_make(goal: str, build_dir: Path, out_dir: Path, pkg_dir: Path = PKG_DIR,
-             extra: dict[str, str] | None = None, env_extra: dict[str, str] | None = None) -> str:
+             extra: dict[str, str] | None = None) -> str:
     """`make -C <pkg_dir> <goal>` with the shim as TOPDIR; returns make's output."""
     env = {k: v for k, v in os.environ.items() if k not in _MAKE_ENV_DROP}
-    env.update(env_extra or {})
     env["SOURCE_DATE_EPOCH"] = str(epoch())
     args = ["make", "--no-print-directory", "-C", str(pkg_dir), f"TOPDIR={SHIM}",
             f"PKG_BUILD_DIR={build_dir}", f"PACKAGE_DIR={out_dir}", f"PYTHON={sys.executable}"]
