@@ -1,6 +1,7 @@
 """Every bad configuration is refused with file:line, what is wrong and what is
 allowed; exit status 2; nothing written."""
 
+import ipaddress
 import os
 import re
 import subprocess
@@ -24,6 +25,13 @@ def add(section_header: str, line: str) -> str:
     return edit(section_header, section_header + "\n\t" + line)
 
 
+def medium_subnet(subnet: str) -> str:
+    """tor_medium on another subnet, its router on that subnet's first host."""
+    first = str(ipaddress.IPv4Network(subnet)[1])
+    return edit("option subnet '192.168.9.0/24'", f"option subnet '{subnet}'").replace(
+        "option router '192.168.9.1'", f"option router '{first}'")
+
+
 MED = "config network 'tor_medium'"
 MAX = "config network 'tor_max'"
 OFF = "config network 'tor_off'"
@@ -36,13 +44,14 @@ CASES = [
      "tor_medium.ssid: SSID is 33 bytes long", "1 to 32 bytes"),
     ("ssid-utf8-too-long", edit("option ssid 'tor_max'", "option ssid '" + "é" * 17 + "'"),
      "SSID is 34 bytes long", "1 to 32 bytes"),
-    ("ssid-empty", edit("option ssid 'tor_off'", "option ssid ''"), "SSID is 0 bytes", "1 to 32"),
+    # `option ssid ''` sets nothing in libuci (the default applies); a list item can be empty
+    ("ssid-empty", edit("option ssid 'tor_off'", "list ssid ''"), "SSID is 0 bytes", "1 to 32"),
     ("key-short", edit("option key 'test-key-2-0123'", "option key 'short'"),
      "tor_medium.key: key is 5 characters", "8 to 63"),
     ("key-long", edit("option key 'test-key-2-0123'", "option key '" + "k" * 64 + "'"),
      "key is 64 characters", "8 to 63"),
     ("key-control-char", edit("option key 'test-key-2-0123'", 'option key "abc\tdefgh"'),
-     "key is 9 characters", "printable ASCII"),
+     "tor_medium.key: 'abc\\tdefgh' contains a control character (U+0009)", "printable ASCII"),
     ("key-empty", edit("option key 'test-key-3-0123'", "option key ''"),
      "tor_max.key: empty, but encryption is psk2", "8 to 63"),
     ("key-with-none", edit("option encryption 'psk2'", "option encryption 'none'"),
@@ -113,7 +122,7 @@ CASES = [
      "tor.relay_mode: relay while use_bridges is 1", "relay_mode off, or use_bridges 0"),
     ("relay-mode", edit("option relay_mode 'off'", "option relay_mode 'exit'"),
      "tor.relay_mode: 'exit' is not allowed", "off, bridge, relay"),
-    ("control-socket-relative", edit("option control_socket '/var/run/tor/control'",
+    ("control-socket-relative", edit("option control_socket '/var/lib/tor/control'",
                                           "option control_socket 'run/control'"),
      "tor.control_socket: 'run/control' is not an absolute path", "absolute path"),
     ("option-as-list", edit("option ssid 'tor_medium'",
@@ -123,6 +132,70 @@ CASES = [
      "unterminated single quote", ""),
     ("wan-device-is-lan", edit("option wan_device 'eth0'", "option wan_device 'br-lan'"),
      "main.wan_device: 'br-lan' is also a network's device", "uplink's own device"),
+    # Issue 11 item 3: `$` matched before a final newline, so these were "valid" and failed open
+    # (a device that never exists is matched; WAN rules on 'eth0\n'; a torrc line injected).
+    ("device-trailing-newline", edit("option device 'br-tor_medium'",
+                                     "option device 'br-tor_medium\n'"),
+     "tor_medium.device: 'br-tor_medium\\n' contains a control character", "1 to 15"),
+    ("device-trailing-cr", edit("option device 'br-tor_medium'", "option device 'br-tor_medium\r'"),
+     "tor_medium.device: 'br-tor_medium\\r' contains a control character", "1 to 15"),
+    ("wan-device-trailing-newline", edit("option wan_device 'eth0'", "option wan_device 'eth0\n'"),
+     "main.wan_device: 'eth0\\n' contains a control character", "1 to 15"),
+    ("exclude-trailing-newline", add(TOR, "list exclude_nodes '{us}\n'"),
+     "tor.exclude_nodes: '{us}\\n' contains a control character", "{cc} country code"),
+    ("interface-trailing-newline", edit("option interface 'tor_max'", "option interface 'tor_max\n'"),
+     "tor_max.interface: 'tor_max\\n' contains a control character", "letters, digits and _"),
+    ("radio-trailing-newline", edit("option radio 'radio0'", "option radio 'radio0\n'"),
+     "main.radio: 'radio0\\n' contains a control character", "letters, digits and _"),
+    ("country-trailing-newline", edit("option country 'DE'", "option country 'DE\n'"),
+     "main.country: 'DE\\n' contains a control character", "two capital letters"),
+    ("wired-port-trailing-newline", edit("list wired_port 'eth1'", "list wired_port 'eth1\n'"),
+     "main.wired_port: 'eth1\\n' contains a control character", "1 to 15"),
+    ("data-dir-newline", edit("option data_dir '/var/lib/tor'",
+                              "option data_dir '/var/lib/tor\nExitRelay 1'"),
+     "tor.data_dir: '/var/lib/tor\\nExitRelay 1' contains a control character", "absolute path"),
+    ("contact-line-separator", add(TOR, "option relay_contact 'me\u2028ExitRelay 1'"),
+     "tor.relay_contact: 'me\\u2028ExitRelay 1' contains a control character", "one line"),
+    ("contact-escape", add(TOR, "option relay_contact 'me\x1b[2J'"),
+     "tor.relay_contact: 'me\\x1b[2J' contains a control character", "one line"),
+    ("bridge-newline", add(TOR, "list bridge '192.0.2.1:443\nExitRelay 1'"),
+     "tor.bridge: '192.0.2.1:443\\nExitRelay 1' contains a control character", "IP:PORT"),
+    ("bridge-comment", add(TOR, "list bridge 'obfs4 192.0.2.1:443 cert=ab#cd'"),
+     "tor.bridge: 'obfs4 192.0.2.1:443 cert=ab#cd' contains '#'", "IP:PORT"),
+    ("lease-trailing-newline", add(MED, "option lease_time '12h\n'"),
+     "tor_medium.lease_time: '12h\\n' contains a control character", "12h"),
+    # Issue 11 item 4: an SSID with a newline wrote `bridge=br-lan` into hostapd.conf.
+    ("ssid-injects-hostapd-line", edit("option ssid 'tor_medium'",
+                                       "option ssid 'x\nbridge=br-lan\nwpa=0'"),
+     "tor_medium.ssid: 'x\\nbridge=br-lan\\nwpa=0' contains a control character", "1 to 32 bytes"),
+    ("ssid-tab", edit("option ssid 'tor_max'", "option ssid 'tor\tmax'"),
+     "tor_max.ssid: 'tor\\tmax' contains a control character", "1 to 32 bytes"),
+    ("sae-hex-key", edit("option key 'test-key-2-0123'", "option key '" + "ab" * 32 + "'").replace(
+        "option encryption 'psk2'\n\toption key '" + "ab" * 32,
+        "option encryption 'sae'\n\toption key '" + "ab" * 32),
+     "tor_medium.key: 64 hex digits are a WPA2 pre-shared key, but encryption is sae",
+     "8 to 63 printable ASCII"),
+    # Issue 11 item 10: only RFC 1918 subnets; these were accepted as "private".
+    ("subnet-loopback", medium_subnet("127.5.0.0/16"),
+     "127.5.0.0/16 is not a private range (loopback", "RFC 1918"),
+    ("subnet-this-network", medium_subnet("0.0.0.0/16"),
+     "0.0.0.0/16 is not a private range", "RFC 1918"),
+    ("subnet-reserved", medium_subnet("240.0.0.0/16"),
+     "240.0.0.0/16 is not a private range (reserved", "RFC 1918"),
+    ("subnet-broadcast-block", medium_subnet("255.255.0.0/16"),
+     "255.255.0.0/16 is not a private range (reserved", "RFC 1918"),
+    ("subnet-multicast", medium_subnet("224.1.0.0/16"),
+     "224.1.0.0/16 is not a private range (multicast", "RFC 1918"),
+    ("subnet-link-local", medium_subnet("169.254.0.0/16"),
+     "169.254.0.0/16 is not a private range (link-local", "RFC 1918"),
+    ("subnet-cgnat", medium_subnet("100.64.0.0/16"),
+     "100.64.0.0/16 is not a private range (carrier-grade NAT", "RFC 1918"),
+    ("subnet-documentation", medium_subnet("192.0.2.0/24"),
+     "192.0.2.0/24 is not a private range (documentation", "RFC 1918"),
+    ("subnet-benchmark", medium_subnet("198.18.0.0/16"),
+     "198.18.0.0/16 is not a private range (benchmarking", "RFC 1918"),
+    ("subnet-next-to-rfc1918", medium_subnet("172.32.0.0/16"),
+     "172.32.0.0/16 is not a private range (public", "RFC 1918"),
 ]
 
 
