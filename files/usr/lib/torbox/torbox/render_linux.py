@@ -3,6 +3,8 @@ one dnsmasq per network, one hostapd with the three SSIDs, per-interface sysctls
 
 from __future__ import annotations
 
+import re
+
 from .config import Config, Network
 
 
@@ -42,8 +44,22 @@ def render_dnsmasq(cfg: Config, net: Network, run_dir: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def hostapd_ssid(ssid: str) -> list[str]:
+    """hostapd takes `ssid=` up to the end of the line, byte for byte (config_file.c), so a
+    plain SSID is written as it is; anything else (non-ASCII, leading or trailing space) goes
+    in as `ssid2=` hex, which carries any bytes. The model refuses control characters, so no
+    SSID can end the line early."""
+    if re.fullmatch(r"[!-~]([ -~]*[!-~])?", ssid):
+        return [f"ssid={ssid}"]
+    lines = [f"ssid2={ssid.encode('utf-8').hex()}"]
+    if not ssid.isascii():
+        lines.append("utf8_ssid=1")  # tell clients the SSID is UTF-8 (extended capabilities)
+    return lines
+
+
 def _bss(net: Network) -> list[str]:
-    lines = [f"ssid={net.ssid}", f"bridge={net.device}", f"ignore_broadcast_ssid={int(net.hidden)}"]
+    lines = hostapd_ssid(net.ssid)
+    lines += [f"bridge={net.device}", f"ignore_broadcast_ssid={int(net.hidden)}"]
     if net.encryption == "none":
         return lines
     key_mgmt = {
@@ -55,12 +71,13 @@ def _bss(net: Network) -> list[str]:
     lines += ["wpa=2", f"wpa_key_mgmt={key_mgmt}", "rsn_pairwise=CCMP"]
     if net.encryption.startswith("sae"):
         lines.append("ieee80211w=1" if net.encryption == "sae-mixed" else "ieee80211w=2")
-        lines.append(f"sae_password={net.key}")
-    if net.encryption != "sae":
-        if len(net.key) == 64:
-            lines.append(f"wpa_psk={net.key}")
-        else:
-            lines.append(f"wpa_passphrase={net.key}")
+    if len(net.key) == 64:
+        lines.append(f"wpa_psk={net.key}")  # 64 hex digits: WPA2 only (the model checks)
+    else:
+        # Also SAE's password: hostapd uses wpa_passphrase when no sae_password is set, and
+        # reads it whole, while `sae_password=` ends the password at `|id=`, `|mac=`,
+        # `|vlanid=` or `|pk=` (parse_sae_password), which a key may contain.
+        lines.append(f"wpa_passphrase={net.key}")
     return lines
 
 
