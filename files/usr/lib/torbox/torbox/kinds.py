@@ -201,32 +201,40 @@ NODE = Kind(_node, "`{cc}`, fingerprint, IPv4/prefix",
             "{cc} country code, a 40-hex fingerprint, or an IPv4 address/prefix")
 
 
-def _bridge(value: str) -> str:
-    """`[transport] IP:PORT [FINGERPRINT] [key=value ...]` as in torrc's Bridge line; returned
-    with single spaces, the way tor reads it back."""
-    for bad in ("#", '"', "\\"):
-        if bad in value:
-            raise ValueError(f"{value!r} contains {bad!r} (torrc reads it as a comment or escape)")
-    words = value.split()
-    transport = words.pop(0) if words and words[0] in BRIDGE_TRANSPORTS else None
-    if not words:
-        raise ValueError("empty bridge line")
-    host, _, port = words[0].rpartition(":")
+def _bridge_address(word: str) -> None:
+    host, _, port = word.rpartition(":")
     try:
         ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
         PORT.parse(port)
     except ValueError:
-        raise ValueError(f"bridge address {words[0]!r} is not IP:PORT") from None
-    rest = words[1:]
-    if rest and "=" not in rest[0]:
-        if not re.fullmatch(r"[0-9A-Fa-f]{40}", rest[0]):
-            raise ValueError(f"bridge fingerprint {rest[0]!r} is not 40 hex digits")
-        rest = rest[1:]
-    for arg in rest:
-        if not re.fullmatch(r"[A-Za-z0-9_-]+=\S*", arg):
-            raise ValueError(f"bridge argument {arg!r} is not key=value")
-    if rest and transport is None:
+        raise ValueError(f"bridge address {word!r} is not IP:PORT") from None
+
+
+def _bridge_arguments(words: list[str], transport: str | None) -> None:
+    """`[FINGERPRINT] [key=value ...]` after the address."""
+    if words and "=" not in words[0]:
+        if not re.fullmatch(r"[0-9A-Fa-f]{40}", words[0]):
+            raise ValueError(f"bridge fingerprint {words[0]!r} is not 40 hex digits")
+        words = words[1:]
+    bad = next((w for w in words if not re.fullmatch(r"[A-Za-z0-9_-]+=\S*", w)), None)
+    if bad is not None:
+        raise ValueError(f"bridge argument {bad!r} is not key=value")
+    if words and transport is None:
         raise ValueError("bridge arguments without a transport")
+
+
+def _bridge(value: str) -> str:
+    """`[transport] IP:PORT [FINGERPRINT] [key=value ...]` as in torrc's Bridge line; returned
+    with single spaces, the way tor reads it back."""
+    bad = next((c for c in '#"\\' if c in value), None)
+    if bad:
+        raise ValueError(f"{value!r} contains {bad!r} (torrc reads it as a comment or escape)")
+    words = value.split()
+    transport = words.pop(0) if words and words[0] in BRIDGE_TRANSPORTS else None
+    if not words:
+        raise ValueError("empty bridge line")
+    _bridge_address(words[0])
+    _bridge_arguments(words[1:], transport)
     return " ".join(([transport] if transport else []) + words)
 
 

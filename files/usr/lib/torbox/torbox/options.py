@@ -110,11 +110,9 @@ def read_section(cls: type[Section], sec: uci.Section | None, label: str, path: 
                  problems: list[str]) -> dict[str, Any]:
     """Every declared option of `cls` from `sec` (or its default); refused values are None."""
     declared = cls.options()
-    if sec is not None:
-        for name in sec.names():
-            if name not in declared:
-                problems.append(f"{path}:{sec.option_line(name)}: {label}: unknown option "
-                                f"{name!r}; allowed: {', '.join(sorted(declared))}")
+    problems += [f"{path}:{sec.option_line(name)}: {label}: unknown option {name!r}; allowed: "
+                 f"{', '.join(sorted(declared))}"
+                 for name in (sec.names() if sec is not None else []) if name not in declared]
     values: dict[str, Any] = {}
     for name, opt in declared.items():
         given = sec.get_list(name) if sec is not None else []
