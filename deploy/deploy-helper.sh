@@ -13,7 +13,12 @@
 #                                        kill it halfway); the timer waits for it
 #   deploy-helper wait DIR NAME SECONDS  prints "rc=N" when the step ended, else "running"
 #   deploy-helper install DIR            unpack DIR/data.tar.gz into / (no package manager)
-#   deploy-helper pending ROOT           lists deploys under ROOT still waiting for a decision
+#
+# DIR is a folder root made for this deploy with `mktemp -d /tmp/torbox-deploy.XXXXXX`
+# (mode 0700); the tool checks it (owner root, mode 0700, a sticky /tmp) before every
+# command it runs here, and runs this file by its absolute path
+# (deploy/torbox_deploy/routerdir.py). This file lives only in the deploy tool, which
+# uploads it with each deploy: the package does not ship it.
 #
 # DIR holds: entries ("P path" saved, "A path" absent, "D dir" absent parent),
 # snap/ (the saved copies), sums, pkg (method=, was_installed=, name=, added=),
@@ -376,20 +381,6 @@ cmd_install() {
 	echo installed
 }
 
-cmd_pending() {
-	root=$1
-	for s in "$root"/*/state; do
-		[ -f "$s" ] || continue
-		case $(cat "$s") in
-		armed | restoring)
-			dd=${s%/state}
-			left=$(($(cat "$dd/deadline" 2>/dev/null || echo 0) - $(now)))
-			echo "$dd $(cat "$s") $left"
-			;;
-		esac
-	done
-}
-
 [ $# -ge 2 ] || die "usage: deploy-helper COMMAND DIR [ARGS]"
 cmd=$1
 d=$2
@@ -410,6 +401,5 @@ state) state ;;
 start) cmd_start "$@" ;;
 wait) cmd_wait "${1:?name}" "${2:-0}" ;;
 install) cmd_install ;;
-pending) cmd_pending "$d" ;;
 *) die "unknown command $cmd" ;;
 esac

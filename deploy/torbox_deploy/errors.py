@@ -5,7 +5,7 @@ from __future__ import annotations
 OK = 0
 INTERNAL = 1  # a bug: the traceback is printed
 USAGE = 2  # bad command line (argparse)
-HOSTKEY = 3  # host key unknown or changed: nothing was sent
+HOSTKEY = 3  # host key unknown, changed or revoked: nothing was sent
 AUTH = 4  # no key or password worked: nothing changed
 CONNECT = 5  # cannot reach the router, or lost it before anything changed
 UNSUITABLE = 6  # target, architecture, flash or RAM not enough: nothing changed
@@ -18,7 +18,7 @@ EXIT_CODES = {
     OK: "success (also: dry run done, nothing to change)",
     INTERNAL: "unexpected error in the tool (please report it)",
     USAGE: "bad command line",
-    HOSTKEY: "host key unknown or changed; nothing was sent to the router",
+    HOSTKEY: "host key unknown, changed or revoked (@revoked); nothing was sent to the router",
     AUTH: "authentication failed; nothing was changed",
     CONNECT: "cannot connect (or connection lost before any change)",
     UNSUITABLE: "router not suitable (system, architecture, flash or RAM); nothing changed",

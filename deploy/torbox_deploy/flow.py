@@ -10,7 +10,6 @@ timer runs out. Any failure the tool sees restores at once.
 from __future__ import annotations
 
 import json
-import secrets
 import shlex
 import time
 import urllib.error
@@ -22,7 +21,7 @@ from typing import TypeVar
 
 import paramiko
 
-from . import hostkeys, localconfig, probe
+from . import hostkeys, localconfig, probe, routerdir
 from .backup import Backup, Meta
 from .errors import (
     HOSTKEY,
@@ -33,12 +32,13 @@ from .errors import (
     DeployError,
 )
 from .ipk import Package
-from .ssh import ConnectionLost, Credentials, RemoteError, Session
+from .ssh import ConnectionLost, Credentials, RemoteError, Result, Session
 from .ui import UI
 
 REPO = localconfig.REPO
-HELPER = REPO / "files" / "usr" / "libexec" / "torbox" / "deploy-helper"
-ROUTER_ROOT = "/tmp/torbox-deploy"
+# The router-side helper: only the tool has it (uploaded with each deploy, never packaged),
+# so the router always runs the copy that matches this tool.
+HELPER = REPO / "deploy" / "deploy-helper.sh"
 # Everything `torbox apply` and the package's scripts may write (besides the payload).
 TOUCHED = [
     "/etc/config/network",
@@ -111,6 +111,8 @@ class Deployer:
         self.ui = ui
         self.pkg = pkg
         self.known = hostkeys.KnownHosts(opts.known_hosts, opts.record_known)
+        for note in self.known.notes:
+            ui.warn(note)
         self.creds = Credentials(
             user=opts.user, identity=opts.identity, password=opts.password,
             interactive=opts.interactive,
@@ -148,6 +150,18 @@ class Deployer:
         return " ".join(["sh", q(f"{self.rdir}/deploy-helper"), args[0], q(self.rdir),
                          *(q(a) for a in args[1:])])
 
+    # Every command that uses the router-side folder checks first that root made it
+    # (routerdir.guard): after a reboot someone else may have re-created the path.
+    def rrun(self, cmd: str, timeout: float | None = None) -> Result:
+        return self.s.run(routerdir.guard(self.rdir, cmd), timeout=timeout)
+
+    def rcheck(self, cmd: str, timeout: float | None = None) -> Result:
+        return self.s.check(routerdir.guard(self.rdir, cmd), timeout=timeout)
+
+    def put(self, data: bytes, name: str, label: str, mode: str = "600") -> None:
+        self.s.upload(data, f"{self.rdir}/{name}", label, mode,
+                      guard=routerdir.guard_prefix(self.rdir))
+
     def left(self) -> int:
         return max(0, int(self.deadline - time.monotonic()))
 
@@ -182,7 +196,7 @@ class Deployer:
 
     def extend(self) -> str:
         """Push the router's deadline; returns the router-side state."""
-        res = self.s.run(
+        res = self.rrun(
             self.helper("extend", str(self.o.confirm_timeout)) + " >/dev/null && echo armed"
             f" || cat {q(self.rdir + '/state')}"
         )
@@ -324,29 +338,29 @@ class Deployer:
         o = self.o
         self.step_name = "backing up"
         self.ui.step("Backing up the router's configuration")
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        self.rdir = f"{ROUTER_ROOT}/{stamp}-{secrets.token_hex(3)}"
-        self.s.check(f"umask 077; mkdir -p {ROUTER_ROOT} && chmod 700 {ROUTER_ROOT} &&"
-                     f" mkdir {q(self.rdir)}")
-        self.s.upload(HELPER.read_bytes(), f"{self.rdir}/deploy-helper", "deploy-helper", "700")
+        # a fresh folder root makes atomically (never a fixed name another account could
+        # make first), checked before each use
+        self.rdir = routerdir.create(self.s)
+        self.put(HELPER.read_bytes(), "deploy-helper", "deploy-helper", "700")
         was_installed = "1" if pr.installed_version else "0"
-        self.s.upload(
+        self.put(
             f"method={pr.method}\nwas_installed={was_installed}\nname={self.pkg.name}\n"
-            f"added=\n".encode(), f"{self.rdir}/pkg", "package info",
+            f"added=\n".encode(), "pkg", "package info",
         )
         paths = list(TOUCHED)
         if pr.method != "opkg" and need_install:
             paths += sorted(set(self.pkg.files) - set(paths)) + [probe.MARKER]
-            self.s.check(f"mkdir -p {q(self.rdir + '/ctl')}")
+            self.rcheck(f"mkdir -p {q(self.rdir + '/ctl')}")
             for name, data in sorted(self.pkg.scripts.items()):
-                self.s.upload(data, f"{self.rdir}/ctl/{name}", f"{name} script")
-        self.s.check(self.helper("snapshot", *paths), timeout=120)
-        self.s.check(
+                self.put(data, f"ctl/{name}", f"{name} script")
+        self.rcheck(self.helper("snapshot", *paths), timeout=120)
+        self.rcheck(
             f"cd {q(self.rdir)} && tar -czf snapshot.tar.gz entries sums pkg snap"
             + (" ctl" if pr.method != "opkg" and need_install else ""),
             timeout=120,
         )
-        blob = self.s.download(f"{self.rdir}/snapshot.tar.gz")
+        blob = self.s.download(f"{self.rdir}/snapshot.tar.gz",
+                               guard=routerdir.guard_prefix(self.rdir))
         self.backup = Backup.create(
             o.backup_root,
             Meta(
@@ -362,7 +376,7 @@ class Deployer:
         self.ui.info(f"{len(saved)} files saved to {self.backup.path}")
         self.step_name = "arming the rollback timer"
         self.ui.step(f"Arming the router's rollback timer ({o.confirm_timeout} s)")
-        self.s.check(self.helper("arm", str(o.confirm_timeout)))
+        self.rcheck(self.helper("arm", str(o.confirm_timeout)))
         self.deadline = time.monotonic() + o.confirm_timeout
         self.backup.set_state("armed", f"timer armed in {self.rdir}")
 
@@ -372,16 +386,14 @@ class Deployer:
         if need_install:
             self.extend()
             if pr.method == "opkg":
-                self.s.upload(self.pkg.path.read_bytes(), f"{self.rdir}/{self.pkg.path.name}",
-                              self.pkg.path.name)
+                self.put(self.pkg.path.read_bytes(), self.pkg.path.name, self.pkg.path.name)
             else:
-                self.s.upload(self.pkg.data_tgz, f"{self.rdir}/data.tar.gz",
-                              f"{self.pkg.path.name} (payload)")
+                self.put(self.pkg.data_tgz, "data.tar.gz", f"{self.pkg.path.name} (payload)")
         if cfg_bytes is not None:
             self.extend()
-            self.s.upload(cfg_bytes, f"{self.rdir}/torbox.uci", "configuration")
+            self.put(cfg_bytes, "torbox.uci", "configuration")
         script = self.change_script(pr, need_install, cfg_bytes is not None)
-        self.s.upload(script.encode(), f"{self.rdir}/change.sh", "change script", "700")
+        self.put(script.encode(), "change.sh", "change script", "700")
 
     def change_script(self, pr: probe.Probe, install: bool, apply: bool) -> str:
         """The one detached step that changes the router (a lost session cannot cut it in half)."""
@@ -444,7 +456,7 @@ class Deployer:
         # idempotent, so it can be repeated after a reconnect: starts the step only once
         start = (f"[ -e {log} ] || " + self.helper("start", "change", "sh",
                                                      f"{self.rdir}/change.sh"))
-        self.retry(lambda: (self.extend(), self.s.check(start)))
+        self.retry(lambda: (self.extend(), self.rcheck(start)))
         t0 = time.monotonic()
         limit = t0 + 1800  # opkg may fetch megabytes of dependencies over a slow uplink
         rc = None
@@ -455,7 +467,7 @@ class Deployer:
                 state = self.extend()
                 if state != "armed":
                     raise StepFailed(f"the router's timer already decided: {state}")
-                res = self.s.run(self.helper("wait", "change", "2"), timeout=self.o.io_timeout)
+                res = self.rrun(self.helper("wait", "change", "2"), timeout=self.o.io_timeout)
             except ConnectionLost:
                 self.reconnect()
                 continue
@@ -465,7 +477,7 @@ class Deployer:
             else:
                 self.ui.tick(f"{self.step_name} on the router… {time.monotonic() - t0:.0f} s")
         self.ui.end_tick()
-        tail = self.retry(lambda: self.s.run(f"tail -n 30 {log}").text)
+        tail = self.retry(lambda: self.rrun(f"tail -n 30 {log}").text)
         if rc != 0:
             raise StepFailed(RC_TEXT.get(rc, f"the change script exited {rc}"), tail)
         self.ui.info(f"done in {time.monotonic() - t0:.1f} s")
@@ -519,7 +531,7 @@ class Deployer:
     def confirm(self) -> None:
         self.step_name = "confirming"
         # a second confirm prints the state, "confirmed": safe to repeat after a reconnect
-        res = self.retry(lambda: self.s.run(self.helper("confirm")))
+        res = self.retry(lambda: self.rrun(self.helper("confirm")))
         if res.text.strip() != "confirmed":
             raise StepFailed(f"the router did not take the confirmation (state:"
                              f" {res.text.strip() or res.errtext.strip()})")
@@ -527,7 +539,7 @@ class Deployer:
 
     def cleanup(self) -> None:
         try:
-            self.s.run(f"rm -rf {q(self.rdir)}")
+            self.rrun(f"rm -rf {q(self.rdir)}")
         except ConnectionLost:
             pass
 
@@ -568,13 +580,21 @@ class Deployer:
         """Run the helper's restore in `rdir` detached; wait for its verdict (reconnecting)."""
         helper = f"sh {q(rdir + '/deploy-helper')} restore {q(rdir)} {q(why)}"
         # detached: restoring the network may cut this very session
-        self.s.run(f"( trap '' HUP PIPE; {helper} > {q(rdir + '/restore.out')} 2>&1 )"
-                   " </dev/null >/dev/null 2>&1 &")
+        res = self.s.run(routerdir.guard(
+            rdir, f"( trap '' HUP PIPE; {helper} > {q(rdir + '/restore.out')} 2>&1 )"
+            " </dev/null >/dev/null 2>&1 &"))
+        if res.rc == routerdir.UNSAFE_RC:
+            self.ui.warn(res.errtext.strip())
+            return "not root's"
         until = time.monotonic() + 900
         state = ""
         while time.monotonic() < until:
             try:
-                state = self.s.run(f"cat {q(rdir + '/state')}").text.strip()
+                res = self.s.run(routerdir.guard(rdir, f"cat {q(rdir + '/state')}"))
+                if res.rc == routerdir.UNSAFE_RC:
+                    self.ui.warn(res.errtext.strip())
+                    return "not root's"
+                state = res.text.strip()
             except ConnectionLost:
                 self.deadline = max(self.deadline, time.monotonic() + 60)
                 self.reconnect()

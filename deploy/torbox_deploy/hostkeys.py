@@ -3,12 +3,24 @@
 Semantics are paramiko's RejectPolicy plus two opt-ins: --accept-new (trust on
 first use, then recorded) and --fingerprint (the user read it off the router).
 A key that differs from a recorded one is always refused; nothing is sent.
+
+known_hosts is read here, line by line, not by paramiko's HostKeys.load: paramiko (5.x)
+knows no markers and raised InvalidHostKey on any `@revoked` or `@cert-authority` line,
+killing the tool. Now:
+- `@revoked <hosts> <key>`: that key is refused, for every host (a revoked key is
+  compromised; OpenSSH applies the marker to the line's hosts only), even with
+  --accept-new, --fingerprint, or after an address change;
+- `@cert-authority`: ignored, with a note: paramiko's client never asks for host
+  certificates, so a CA cannot vouch for a router here; its own key must be known;
+- an unreadable line is skipped with a note (OpenSSH skips it silently).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -36,20 +48,75 @@ def normalize_fingerprint(text: str) -> str:
     return text.rstrip("=")
 
 
+def _matches(names: list[str], label: str) -> bool:
+    """A known_hosts host field: plain names or OpenSSH-hashed ones (`|1|salt|hash`)."""
+    for name in names:
+        if name.startswith("|1|"):
+            try:
+                if hmac.compare_digest(paramiko.HostKeys.hash_host(label, name), name):
+                    return True
+            except (ValueError, TypeError, binascii.Error):
+                continue
+        elif name == label:
+            return True
+    return False
+
+
 class KnownHosts:
     """Reads every given known_hosts file; records new keys in `record_path`."""
 
     def __init__(self, paths: list[Path], record_path: Path) -> None:
         self.paths = paths
         self.record_path = record_path
-        self.keys = paramiko.HostKeys()
+        self.entries: list[tuple[list[str], paramiko.PKey]] = []
+        self.revoked: list[tuple[paramiko.PKey, str]] = []  # key, file:line
+        self.notes: list[str] = []  # what was ignored, for the user
         for path in paths:
             if path.is_file():
-                self.keys.load(str(path))
+                self._load(path)
 
-    def lookup(self, host: str, port: int) -> dict[str, paramiko.PKey]:
-        found = self.keys.lookup(host_label(host, port))
-        return dict(found) if found else {}
+    def _load(self, path: Path) -> None:
+        for lineno, raw in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            where = f"{path}:{lineno}"
+            marker = ""
+            if line.startswith("@"):
+                marker, _, line = line.partition(" ")
+                line = line.strip()
+            try:
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(line, lineno)
+            except (paramiko.hostkeys.InvalidHostKey, paramiko.SSHException, ValueError,
+                    binascii.Error):
+                entry = None
+            if marker == "@cert-authority":
+                self.notes.append(
+                    f"{where}: @cert-authority line ignored: paramiko cannot check host"
+                    " certificates, so the router's own host key must be known (in"
+                    " known_hosts, or given with --fingerprint)")
+            elif marker == "@revoked":
+                if entry is None:
+                    self.notes.append(f"{where}: unreadable @revoked line; it revokes nothing")
+                else:
+                    self.revoked.append((entry.key, where))
+            elif marker:
+                self.notes.append(f"{where}: unknown marker {marker}; line ignored")
+            elif entry is None:
+                self.notes.append(f"{where}: unreadable line skipped")
+            else:
+                self.entries.append((entry.hostnames, entry.key))
+
+    def lookup(self, host: str, port: int) -> list[paramiko.PKey]:
+        label = host_label(host, port)
+        return [key for names, key in self.entries if _matches(names, label)]
+
+    def revoked_at(self, key: paramiko.PKey) -> str | None:
+        """file:line of an @revoked line for `key`, or None."""
+        for revoked, where in self.revoked:
+            if revoked == key:
+                return where
+        return None
 
     def record(self, host: str, port: int, key: paramiko.PKey) -> None:
         label = host_label(host, port)
@@ -59,13 +126,14 @@ class KnownHosts:
         fd = os.open(self.record_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a") as f:
             f.write(line)
-        self.keys.add(label, key.get_name(), key)
+        self.entries.append(([label], key))
 
     def preferred_types(
         self, host: str, port: int, trusted: paramiko.PKey | None, offered: list[str]
     ) -> list[str] | None:
         """Host key algorithms to ask for: only the recorded types when there are any."""
-        names = list(self.lookup(host, port)) or ([trusted.get_name()] if trusted else [])
+        names = list(dict.fromkeys(k.get_name() for k in self.lookup(host, port)))
+        names = names or ([trusted.get_name()] if trusted else [])
         if not names:
             return None
         algos: list[str] = []
@@ -85,11 +153,20 @@ def verify(
 ) -> str:
     """Return how the key was trusted, or raise DeployError(HOSTKEY)."""
     fp = fingerprint(key)
+    where = known.revoked_at(key)
+    if where is not None:
+        raise DeployError(
+            HOSTKEY,
+            f"{host}:{port}: the router's host key {key.get_name()} {fp} is REVOKED ({where}:"
+            " @revoked). Nothing was sent.",
+            "A revoked key is never accepted, whatever the options. If the router was given a"
+            " new key, check it on its console and add that one.",
+        )
     recorded = known.lookup(host, port)
     if recorded:
-        if recorded.get(key.get_name()) == key:
+        if key in recorded:
             return "known"
-        old = ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in recorded.values())
+        old = ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in recorded)
         raise DeployError(
             HOSTKEY,
             f"{host}:{port}: the host key CHANGED. The router offered {key.get_name()} {fp};"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
+from . import routerdir
 from .errors import UNSUITABLE, DeployError
 from .ipk import Package
 from .ssh import Session
@@ -71,14 +72,10 @@ v missing_deps "$missing"
 cmds=""
 for c in tor nft dnsmasq; do command -v "$c" >/dev/null 2>&1 || cmds="$cmds $c"; done
 v missing_cmds "$cmds"
-pend=""
-for s in /tmp/torbox-deploy/*/state; do
-	[ -f "$s" ] || continue
-	case $(cat "$s") in armed|restoring) pend="$pend ${s%/state}" ;; esac
-done
+PENDING
 v pending "$pend"
 v uptime "$(cut -d. -f1 /proc/uptime)"
-""".replace("MARKER", MARKER)
+""".replace("MARKER", MARKER).replace("PENDING", routerdir.PENDING)
 
 # Rough installed sizes (KiB) of dependencies a fresh OpenWrt lacks, for the flash check.
 DEP_KB = {

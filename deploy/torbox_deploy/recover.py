@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 
 from . import backup as backups
+from . import routerdir
 from .errors import CONNECT, OK, ROLLBACK_PENDING, UNFINISHED, DeployError
-from .flow import HELPER, ROUTER_ROOT, Deployer, Options, RouterLost, q
+from .flow import HELPER, Deployer, Options, RouterLost, q
 from .ssh import ConnectionLost
 
 
 def router_state(d: Deployer, rdir: str) -> str:
-    res = d.s.run(f"cat {q(rdir + '/state')} 2>/dev/null")
+    """The router-side state of an earlier deploy; "gone" when its folder is missing or is
+    not one root made (re-created by someone else after a reboot, or the fixed-name folder
+    of tools before 2026-12): nothing in such a folder is believed or run."""
+    if not rdir or not routerdir.NAME.match(rdir):
+        return "gone"
+    res = d.s.run(routerdir.guard(rdir, f"cat {q(rdir + '/state')} 2>/dev/null"))
+    if res.rc == routerdir.UNSAFE_RC and d.s.run(f"[ -e {q(rdir)} ]").rc == 0:
+        d.ui.warn(f"{rdir} on the router is not the folder this tool made (owner or mode):"
+                  " ignored")
     return res.text.strip() if res.rc == 0 else "gone"
 
 
 def restore_backup(d: Deployer, b: backups.Backup) -> None:
     """Put the backup's files back on the router and check them byte for byte."""
     rdir = b.meta.router_dir
-    state = router_state(d, rdir) if rdir else "gone"
+    state = router_state(d, rdir)
     if state == "restored":
-        ok = d.s.run(f"cd {q(rdir)} && sha256sum -c sums >/dev/null 2>&1").rc == 0
+        ok = d.s.run(routerdir.guard(rdir, f"cd {q(rdir)} && sha256sum -c sums >/dev/null 2>&1")
+                     ).rc == 0
         if ok:
             d.ui.info("the router had already restored this backup (its timer ran out);"
                       " every file checks out")
@@ -34,14 +43,11 @@ def restore_backup(d: Deployer, b: backups.Backup) -> None:
         result = d.restore_dir(rdir, "rollback-by-hand")
     else:
         # the router lost it (reboot, /tmp cleared) or it was confirmed: upload ours
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        rdir = f"{ROUTER_ROOT}/{stamp}-rb-{secrets.token_hex(3)}"
+        d.rdir = rdir = routerdir.create(d.s)
         d.ui.info(f"uploading the backup to {rdir}")
-        d.s.check(f"umask 077; mkdir -p {ROUTER_ROOT} && chmod 700 {ROUTER_ROOT} &&"
-                  f" mkdir {q(rdir)}")
-        d.s.upload(HELPER.read_bytes(), f"{rdir}/deploy-helper", "deploy-helper", "700")
-        d.s.upload(b.snapshot.read_bytes(), f"{rdir}/snapshot.tar.gz", "backup")
-        d.s.check(f"cd {q(rdir)} && tar -xzf snapshot.tar.gz && echo snapshot > state")
+        d.put(HELPER.read_bytes(), "deploy-helper", "deploy-helper", "700")
+        d.put(b.snapshot.read_bytes(), "snapshot.tar.gz", "backup")
+        d.rcheck(f"cd {q(rdir)} && tar -xzf snapshot.tar.gz && echo snapshot > state")
         d.deadline = time.monotonic() + 120
         result = d.restore_dir(rdir, "rollback-by-hand")
     if result != "restored":
@@ -50,7 +56,7 @@ def restore_backup(d: Deployer, b: backups.Backup) -> None:
             f"{d.current}: restoring {b.path} ended in state {result or 'unknown'}.",
             f"Look at {rdir}/log on the router; the files are also in {b.path}/files.",
         )
-    d.s.run(f"rm -f {q(rdir)}/snapshot.tar.gz")
+    d.s.run(routerdir.guard(rdir, f"rm -f {q(rdir)}/snapshot.tar.gz"))
     b.set_state("rolled-back", "restored by hand (--rollback)")
     d.ui.info("every saved file is back, byte for byte; services reloaded")
 

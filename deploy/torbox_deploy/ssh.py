@@ -355,12 +355,14 @@ class Session:
             raise RemoteError(cmd, res.rc, res.text, res.errtext)
         return res
 
-    def upload(self, data: bytes, path: str, label: str, mode: str = "600") -> None:
-        """Write `data` to `path`; the router checks the sha256 before moving it in place."""
+    def upload(self, data: bytes, path: str, label: str, mode: str = "600",
+               guard: str = "") -> None:
+        """Write `data` to `path`; the router checks the sha256 before moving it in place.
+        `guard`: shell text run first that exits non-zero when the folder is not to be used."""
         digest = hashlib.sha256(data).hexdigest()
         tmp = path + ".part"
         q, qt = shlex.quote(path), shlex.quote(tmp)
-        cmd = (
+        cmd = guard + (
             f"umask 077; cat > {qt} || exit 3; s=$(sha256sum < {qt} | cut -d' ' -f1);"
             f' if [ "$s" = {digest} ]; then chmod {mode} {qt} && mv -f {qt} {q};'
             f' else rm -f {qt}; echo "checksum $s" >&2; exit 4; fi'
@@ -374,9 +376,9 @@ class Session:
             raise RemoteError(cmd, res.rc, res.text, res.errtext)
         bar.finish()
 
-    def download(self, path: str) -> bytes:
+    def download(self, path: str, guard: str = "") -> bytes:
         q = shlex.quote(path)
-        res = self.run(f"sha256sum < {q} >&2 && cat {q}")
+        res = self.run(f"{guard}sha256sum < {q} >&2 && cat {q}")
         if res.rc != 0:
             raise RemoteError(f"cat {path}", res.rc, res.text, res.errtext)
         want = res.errtext.split()[0] if res.errtext.split() else ""

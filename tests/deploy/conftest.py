@@ -178,8 +178,8 @@ def assert_original(rig: RouterRig) -> None:
 
 
 def deploy_dirs(rig: RouterRig) -> list[Path]:
-    root = rig.path("/tmp/torbox-deploy")
-    return sorted(p for p in root.iterdir() if p.is_dir()) if root.exists() else []
+    """The router-side deploy folders (`mktemp -d /tmp/torbox-deploy.XXXXXX`)."""
+    return sorted(p for p in rig.path("/tmp").glob("torbox-deploy.*") if p.is_dir())
 
 
 def wait_router_state(rig: RouterRig, want: str, timeout: float) -> Path:

@@ -137,7 +137,7 @@ def test_dry_run_changes_nothing(rig, laptop):
     for key in KEY_LINE.findall((DATA / "torbox.uci").read_text()):
         assert key not in r.stdout, "the dry run printed a Wi-Fi key"
     assert router_state(rig) == before
-    assert not rig.path("/tmp/torbox-deploy").exists()
+    assert deploy_dirs(rig) == []
     assert not laptop.backups.exists()
 
 
@@ -327,7 +327,7 @@ def test_unfinished_deploy_after_router_reboot_offers_rollback(rig, laptop):
     p.send_signal(signal.SIGKILL)
     out.finish(timeout=30)
     (d,) = deploy_dirs(rig)
-    rig.sh(f"kill $(cat /tmp/torbox-deploy/{d.name}/watch.pid); rm -rf /tmp/torbox-deploy")
+    rig.sh(f"kill $(cat /tmp/{d.name}/watch.pid); rm -rf /tmp/{d.name}")
     assert rig.path("/etc/config/torbox").exists()
     r = laptop.run()
     assert r.returncode == 10, r.stdout + r.stderr
@@ -469,7 +469,7 @@ def test_router_without_enough_flash_is_refused(tmp_path, ipk):
         assert r.returncode == 6, r.stdout + r.stderr
         assert "not enough flash" in r.stderr
         assert router_state(rig) == before
-        assert not rig.path("/tmp/torbox-deploy").exists()
+        assert deploy_dirs(rig) == []
     finally:
         rig.close()
 
@@ -477,7 +477,7 @@ def test_router_without_enough_flash_is_refused(tmp_path, ipk):
 @pytest.mark.parametrize("server", ["dropbear"])
 def test_helper_runs_under_busybox_ash(rig):
     """The router-side helper on the OpenWrt-like userland: snapshot, timer, restore."""
-    helper = (REPO / "files/usr/libexec/torbox/deploy-helper").read_bytes()
+    helper = (REPO / "deploy/deploy-helper.sh").read_bytes()
     rig.path("/tmp/h").write_bytes(helper)
     net = rig.path("/etc/config/network")
     before = file_hash(net)

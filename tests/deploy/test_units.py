@@ -109,7 +109,8 @@ def test_fingerprint_format_matches_ssh_keygen(tmp_path):
 def test_package_is_read_and_paths_are_safe(pkg):
     assert pkg.name == "torbox" and pkg.architecture == "all"
     assert "/usr/sbin/torbox" in pkg.files
-    assert "/usr/libexec/torbox/deploy-helper" in pkg.files
+    # the deploy tool uploads its own helper; the package does not ship one (issue 10 item 2)
+    assert not any(p.startswith("/usr/libexec/torbox") for p in pkg.files)
     assert pkg.conffiles == ["/etc/config/torbox"]
     assert ["tor"] in pkg.depends and ["python3-light"] in pkg.depends
     assert all(p.startswith("/") and ".." not in p for p in pkg.files)
@@ -172,7 +173,7 @@ def test_resource_checks(pkg):
 @pytest.mark.parametrize("mgr", ["opkg", "apk", "none"])
 def test_change_script_is_valid_sh(pkg, mgr, tmp_path):
     d = Deployer(Options(host="h"), UI(io.StringIO(), io.StringIO(), tty=False), pkg)
-    d.rdir = "/tmp/torbox-deploy/x"
+    d.rdir = "/tmp/torbox-deploy.abc123"
     pr = _probe(pkgmgr=mgr, os="openwrt" if mgr != "none" else "linux",
                 missing_deps="tor python3-light")
     script = d.change_script(pr, install=True, apply=True)
