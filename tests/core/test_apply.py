@@ -101,7 +101,8 @@ def test_apply_twice_changes_nothing_and_keeps_first_backup(router):
 
 def test_invalid_config_changes_nothing(router):
     cfg = router / "etc/config/torbox"
-    cfg.write_text(cfg.read_text().replace("option ssid 'tor_max'", "option ssid ''"))
+    # (not `option ssid ''`: libuci reads that as no ssid, and the default is the section name)
+    cfg.write_text(cfg.read_text().replace("option ssid 'tor_max'", "option ssid '" + "x" * 33 + "'"))
     before = digest(router)
     proc = apply_cli(router)
     assert proc.returncode == 2
