@@ -58,40 +58,57 @@ def ipk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return next(out.glob("torbox_*.ipk"))
 
 
+def _replace_scripts(data: bytes, scripts: dict[str, str]) -> bytes:
+    """control.tar.gz with some maintainer scripts replaced."""
+    old = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w") as new:
+        for m in old.getmembers():
+            base = m.name.lstrip("./")
+            if base in scripts:
+                body = scripts[base].encode()
+                m.size = len(body)
+                new.addfile(m, io.BytesIO(body))
+            else:
+                new.addfile(m, old.extractfile(m) if m.isfile() else None)
+    return buf.getvalue()
+
+
 def repack(src: Path, dest: Path, scripts: dict[str, str]) -> Path:
-    """A copy of `src` with some maintainer scripts replaced (to make installs fail)."""
+    """A copy of `src` with some maintainer scripts replaced (to make installs fail), in
+    the same outer format: an ar archive (Debian layout) or OpenWrt's gzipped tar."""
     blob = src.read_bytes()
-    assert blob.startswith(b"!<arch>\n")
-    pos, members = 8, []
-    while pos + 60 <= len(blob):
-        header = blob[pos:pos + 60]
-        name = header[:16].decode().strip().rstrip("/")
-        size = int(header[48:58])
-        members.append((name, blob[pos + 60:pos + 60 + size]))
-        pos += 60 + size + size % 2
-    out_members = []
-    for name, data in members:
-        if name == "control.tar.gz":
-            old = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")
-            buf = io.BytesIO()
-            with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, \
-                    tarfile.open(fileobj=gz, mode="w") as new:
-                for m in old.getmembers():
-                    base = m.name.lstrip("./")
-                    if base in scripts:
-                        body = scripts[base].encode()
-                        m.size = len(body)
-                        new.addfile(m, io.BytesIO(body))
-                    else:
-                        new.addfile(m, old.extractfile(m) if m.isfile() else None)
-            data = buf.getvalue()
-        out_members.append((name, data))
-    parts = [b"!<arch>\n"]
-    for name, data in out_members:
-        parts.append(f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n"
-                     .encode())
-        parts.append(data + (b"\n" if len(data) % 2 else b""))
-    dest.write_bytes(b"".join(parts))
+    if blob.startswith(b"!<arch>\n"):
+        pos, members = 8, []
+        while pos + 60 <= len(blob):
+            header = blob[pos:pos + 60]
+            name = header[:16].decode().strip().rstrip("/")
+            size = int(header[48:58])
+            members.append((name, blob[pos + 60:pos + 60 + size]))
+            pos += 60 + size + size % 2
+        parts = [b"!<arch>\n"]
+        for name, data in members:
+            if name == "control.tar.gz":
+                data = _replace_scripts(data, scripts)
+            parts.append(f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{'100644':<8}{len(data):<10}`\n"
+                         .encode())
+            parts.append(data + (b"\n" if len(data) % 2 else b""))
+        dest.write_bytes(b"".join(parts))
+        return dest
+    outer = tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz")
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=outer.format) as new:
+        for m in outer.getmembers():
+            f = outer.extractfile(m) if m.isfile() else None
+            if m.name.lstrip("./") == "control.tar.gz" and f is not None:
+                data = _replace_scripts(f.read(), scripts)
+                m.size = len(data)
+                new.addfile(m, io.BytesIO(data))
+            else:
+                new.addfile(m, f)
+    dest.write_bytes(buf.getvalue())
     return dest
 
 
