@@ -79,12 +79,8 @@ def userland() -> tuple[Path, dict[str, str]]:
     try:
         return _userland()
     except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _needs_userland() -> None:
-    userland()
+        missing = str(exc)
+    pytest.fail(missing, pytrace=False)
 
 
 def libuci_read(files: dict[str, str]) -> dict[str, list | None]:
@@ -218,8 +214,13 @@ def uci_text(draw) -> str:
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(uci_text(), min_size=1, max_size=12))
-def test_generated_files_read_the_same(texts):
+def _generated_files_read_the_same(texts):
     assert_same({f"t{i}": t for i, t in enumerate(texts)})
+
+
+def test_generated_files_read_the_same():
+    userland()  # a plain failure when it is missing, before any example
+    _generated_files_read_the_same()
 
 
 # Edits: what torbox writes is what libuci reads --------------------------------------------
@@ -260,7 +261,7 @@ def _apply_edits(doc: uci.UciFile, edits: list, pick: list[int]) -> None:
 @given(st.lists(st.tuples(uci_text(), st.lists(edit, min_size=1, max_size=5),
                           st.lists(st.integers(0, 7), min_size=5, max_size=5)),
                 min_size=1, max_size=12))
-def test_edited_files_read_as_torbox_means(cases):
+def _edited_files_read_as_torbox_means(cases):
     written, meant = {}, {}
     for i, (text, edits, pick) in enumerate(cases):
         try:
@@ -274,6 +275,11 @@ def test_edited_files_read_as_torbox_means(cases):
     for key, model in meant.items():
         assert theirs[key] == model, f"{key}: libuci reads other than torbox meant:\n" \
                                      f"{written[key]!r}"
+
+
+def test_edited_files_read_as_torbox_means():
+    userland()
+    _edited_files_read_as_torbox_means()
 
 
 # Known differences, pinned (each was a difference before torbox's parser followed libuci) --
