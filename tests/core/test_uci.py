@@ -163,6 +163,54 @@ def test_set_list_delete_option_and_section():
     assert doc.dump() == "config a 'b'\n\tlist l '2'\n\tlist l '3'\n\n"
 
 
+def test_set_empty_value_deletes_and_empty_statements_are_replaced_in_place():
+    doc = uci.parse("config a 'b'\n\toption key ''\n\toption x '1'\n\toption y '2'\n")
+    sec = doc.section("b")
+    doc.set_option(sec, "key", "k")
+    doc.set_option(sec, "x", "")
+    assert doc.dump() == "config a 'b'\n\toption key 'k'\n\toption y '2'\n"
+
+
+@pytest.mark.parametrize("text, written", [
+    # the last line continues into the end of the file: a newline would join the next line
+    ("config a 'b'\n\toption x 1 \\\n", "config a 'b'\n\toption x '1'\n\toption y 'v'\n"),
+    # a `;` at the end of the file, then a newline, is an error for libuci
+    ("config a 'b';", "config a 'b'\n\toption y 'v'\n"),
+    ("config a 'b' # end", "config a 'b'\n\toption y 'v'\n"),
+    # between two sections on one line: the line is written out, one statement per line
+    ("config a 'b'; config c 'd'\n", "config a 'b'\n\toption y 'v'\nconfig c 'd'\n"),
+])
+def test_edits_after_unfinished_lines_and_inside_lines(text, written):
+    doc = uci.parse(text)
+    doc.set_option(doc.section("b"), "y", "v")
+    assert doc.dump() == written
+
+
+def test_repeated_section_is_edited_as_one():
+    text = "config a 'n'\n\toption x 1\nconfig c 'm'\nconfig a 'n'\n\toption x 2\n"
+    doc = uci.parse(text)
+    sec = doc.section("n")
+    assert sec.get("x") == "2" and doc.dump() == text
+    doc.set_option(sec, "x", "3")  # every statement of x goes; the new one takes the first place
+    doc.set_option(sec, "y", "4")  # new options go after the section's last line
+    assert doc.dump() == ("config a 'n'\n\toption x '3'\nconfig c 'm'\nconfig a 'n'\n"
+                          "\toption y '4'\n")
+    assert doc.delete_section("n") and doc.dump() == "config c 'm'\n"
+
+
+def test_writes_only_what_reads_back_as_meant():
+    # the anonymous section is renumbered when x goes: the line naming it follows it
+    doc = uci.parse("config a 'x'\nconfig c\nconfig c 'cfg02b608'\n\toption y 1\n")
+    doc.delete_section("x")
+    assert doc.dump() == "config c\nconfig c 'cfg01b608'\n\toption y 1\n"
+    assert uci.parse(doc.dump()).model() == doc.model()
+    # ... unless a section of another type has that name already: libuci would refuse the file
+    doc = uci.parse("config a 'x'\nconfig c\nconfig b 'cfg01b608'\n")
+    doc.delete_section("x")
+    with pytest.raises(uci.UciWriteError):
+        doc.dump()
+
+
 # Property-based: any model written by dump() reads back as the same model.
 names = st.from_regex(r"[A-Za-z0-9_]{1,12}", fullmatch=True)
 values = st.text(

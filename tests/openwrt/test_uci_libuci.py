@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -269,7 +270,13 @@ def _edited_files_read_as_torbox_means(cases):
         except uci.UciSyntaxError:
             continue
         _apply_edits(doc, edits, pick)
-        written[f"e{i}"] = doc.dump()
+        try:
+            written[f"e{i}"] = doc.dump()
+        except uci.UciWriteError:
+            # torbox refuses to write what libuci would misread: only for files that name a
+            # section like libuci names anonymous ones, and then renumber them
+            assert re.search(r"cfg[0-9a-f]{6}", text), text
+            continue
         meant[f"e{i}"] = torbox_model(doc)
     theirs = assert_same(written) if written else {}
     for key, model in meant.items():

@@ -62,6 +62,10 @@ class UciSyntaxError(ValueError):
         self.message = message
 
 
+class UciWriteError(ValueError):
+    """An edit that libuci would not read back as torbox means it (never written)."""
+
+
 @dataclass(eq=False)
 class Trivia:
     """A line without statements: blank, a comment, or `package NAME`."""
@@ -239,6 +243,14 @@ class UciFile:
             return False
         for node in [n for n in self.nodes if n is sec or _owner(n) is sec]:
             self._remove(node)
+        # Later anonymous sections are renumbered: a `config` line that names one (by libuci's
+        # cfgNNHHHH name, to add to it) must follow.
+        names = dict(zip(map(id, self.sections), self.uci_names(), strict=True))
+        for node in self.nodes:
+            if isinstance(node, Header) and node.section.name is None:
+                if node.name != names[id(node.section)]:
+                    node.name = names[id(node.section)]
+                    self._edit(node)
         return True
 
     def set_option(self, sec: Section, name: str, value: str) -> None:
@@ -321,7 +333,23 @@ class UciFile:
             if node.open and node.raw is not None and any(chunks[i + 1:]):
                 members = getattr(node, "group", None) or [node]
                 chunks[i] = "".join(m.render() for m in members)
-        return "".join(chunks)
+        text = "".join(chunks)
+        # What is written must read back, by libuci's rules, as this model: checked, not hoped.
+        try:
+            again = _Parser(text, self.path).parse()
+        except UciSyntaxError as exc:
+            raise UciWriteError(f"{self.path}: the edited file would not parse: {exc}") from None
+        if again.model() != self.model():
+            raise UciWriteError(f"{self.path}: the edited file would read back differently "
+                                "from what torbox means; nothing written")
+        return text
+
+    def model(self) -> list[tuple]:
+        """What libuci reads: (name, type, anonymous, [(option, kind, values)]) per section."""
+        return [(name, sec.type, sec.name is None,
+                 [(opt, kind, [st.value for st in sts])
+                  for opt, (kind, sts) in sec._effective().items()])
+                for sec, name in zip(self.sections, self.uci_names(), strict=True)]
 
 
 def _owner(node: Node) -> Section | None:
