@@ -105,6 +105,19 @@ def libuci_read(files: dict[str, str]) -> dict[str, list | None]:
             for key, row in zip(files, rows, strict=True)}
 
 
+def uci_export(text: str) -> str:
+    """`uci -c DIR export NAME` of the text: must succeed."""
+    root, env = userland()
+    cli = next(p for p in (root / "sbin/uci", root / "usr/sbin/uci", root / "usr/bin/uci")
+               if p.exists())
+    with tempfile.TemporaryDirectory(prefix="tbx-uci-") as tmp:
+        Path(tmp, "f").write_text(text)
+        res = subprocess.run([str(cli), "-c", tmp, "-t", f"{tmp}/.delta", "export", "f"],
+                             capture_output=True, text=True, env=env, timeout=30)
+    assert res.returncode == 0, f"uci export: {res.stderr}\n{text!r}"
+    return res.stdout
+
+
 def _section(name, type_, anonymous, index, opts) -> tuple:
     return (index, name, type_, anonymous, [(k, v) for k, v in opts])
 
@@ -158,7 +171,7 @@ double = st.lists(st.sampled_from(
     ["a", " ", "#", ";", "'", "\\\\", "\\\"", "\\n", "\\\n", "\n", "\r", "\\\r\n"]),
     max_size=4).map(lambda parts: '"' + "".join(parts) + '"')
 value_word = st.lists(st.one_of(bare, single, double), min_size=1, max_size=3).map("".join)
-sep = st.sampled_from([" ", " ", "\t", "  ", " \t", "\v", ";", " ; "])
+sep = st.sampled_from([" ", " ", "\t", "  ", " \t", "\v", "\f", ";", " ; "])
 indent = st.sampled_from(["", "\t", "  ", "\t ", "\r"])
 trailer = st.sampled_from(["", "", "", " ", "\t", " # note", "#x", ";", " ;", " ; option y 1",
                            "; list y z", " 'extra'", " \\", "\r", " \\\n"])
@@ -213,8 +226,13 @@ def uci_text(draw) -> str:
     return text
 
 
+# and character soup, for what the grammar above does not think of
+soup = st.tuples(st.booleans(), st.text(alphabet="configptnls a'\"\\#;\t\n\r\v-_.xy", max_size=40)
+                 ).map(lambda t: ("config a 'b'\n" if t[0] else "") + t[1])
+
+
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(uci_text(), min_size=1, max_size=12))
+@given(st.lists(st.one_of(uci_text(), uci_text(), uci_text(), soup), min_size=1, max_size=12))
 def _generated_files_read_the_same(texts):
     assert_same({f"t{i}": t for i, t in enumerate(texts)})
 
@@ -424,6 +442,9 @@ def test_files_torbox_writes_are_read_as_meant(cfg_path, tmp_path):
                 "--no-nft", "--no-reload")
     texts.update({f"merged {n}": (root / "etc" / "config" / n).read_text() for n in UCI_FILES})
     theirs = assert_same(texts)
+    # the `uci` command accepts them too, and its export reads back the same
+    exported = {key: uci_export(text) for key, text in texts.items()}
+    assert {k: torbox_read(v) for k, v in exported.items()} == theirs
     for ch in render_openwrt.changes(cfg):
         for kind in ("fragment", "merged"):
             sections = theirs[f"{kind} {ch.file}"]
