@@ -28,7 +28,8 @@ apt-get install -y -q --no-install-recommends \
 	chromium fonts-dejavu-core faketime \
 	debootstrap qemu-user-static qemu-system-mips zstd e2fsprogs \
 	git gcc make libc6-dev patch cmake pkg-config meson ninja-build \
-	libjson-c-dev zlib1g-dev libssl-dev linux-libc-dev
+	libjson-c-dev zlib1g-dev libssl-dev linux-libc-dev \
+	python3-bottle python3-stem
 # MicroPython for the ujson test runs on Node (npm); only install Debian's when none is there
 if ! command -v npm >/dev/null; then
 	apt-get install -y -q --no-install-recommends nodejs npm

@@ -390,14 +390,15 @@ class Build:
                 raise Failure(f"procd did not build {b}")
         self.put_staged("usr/lib/libsetlbf.so", "/lib/libsetlbf.so", o)
         f = "package/system/procd/files"
-        self.put_ow(f"{f}/reload_config", "/sbin/reload_config")
+        self.put_ow(f"{f}/reload_config", "/sbin/reload_config", mode=0o755)  # INSTALL_BIN
         self.put_ow(f"{f}/hotplug.json", "/etc/hotplug.json")
         self.put_ow(f"{f}/hotplug-preinit.json", "/etc/hotplug-preinit.json")
         self.put_ow(f"{f}/procd.sh", "/lib/functions/procd.sh")
-        self.put_ow(f"{f}/service", "/sbin/service")
+        self.put_ow(f"{f}/service", "/sbin/service", mode=0o755)  # INSTALL_BIN
 
     def netifd(self) -> None:
         src = self.prepare("netifd")
+        self.bridge_without_vlan_attr(src)
         # In-tree: its CMake runs ./make_ethtool_modes_h.sh relative to the source directory.
         self.cmake("netifd", src, ["-DLIBNL_LIBS=-lnl-tiny", "-DDEBUG=1"], in_tree=True,
                    cflags=(f"-D_GNU_SOURCE= -I{self.stage}/usr/include/libnl-tiny "
@@ -408,6 +409,23 @@ class Build:
         self.mkdir("/etc/udhcpc.user.d")
         for s in ("utils.sh", "netifd-proto.sh"):
             self.put(src / "scripts" / s, f"/lib/netifd/{s}", f"{o} scripts/{s}")
+
+    def bridge_without_vlan_attr(self, src: Path) -> None:
+        """Test-build change: send IFLA_BR_VLAN_FILTERING only when VLAN filtering is on.
+
+        netifd always sends the attribute; a kernel without CONFIG_BRIDGE_VLAN_FILTERING (as
+        on this CI host) refuses the whole bridge with EOPNOTSUPP, so no bridge would exist.
+        Leaving out a 0 changes nothing on a router's kernel (0 is the kernel's default).
+        """
+        path = src / "system-linux.c"
+        text = path.read_text()
+        old = "\tnla_put_u8(msg, IFLA_BR_VLAN_FILTERING, !!cfg->vlan_filtering);"
+        if old not in text:
+            raise Failure("netifd: IFLA_BR_VLAN_FILTERING line not found; review the test-build"
+                             " change in userland.py:bridge_without_vlan_attr for this commit")
+        path.write_text(text.replace(old, "\tif (cfg->vlan_filtering)\n\t" + old.lstrip("\t")))
+        self.manifest.append("# changed netifd system-linux.c: IFLA_BR_VLAN_FILTERING only when on"
+                             " (host kernel without bridge VLAN filtering)")
 
     def jsonfilter(self) -> None:
         src = self.prepare("jsonfilter")
