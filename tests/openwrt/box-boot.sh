@@ -18,6 +18,14 @@ if cd /etc/uci-defaults 2>/dev/null; then
 fi
 # /etc/init.d/boot ends with this: the baseline a later `reload_config` compares against.
 /sbin/reload_config
+# /etc/init.d/sysctl (S11), namespaced keys only: kernel.*, vm.*, fs.* and net.core.* of
+# OpenWrt's defaults are global, and the box must never change the host.
+for conf in /etc/sysctl.d/*.conf /etc/sysctl.conf; do
+	[ -f "$conf" ] || continue
+	grep -E '^net\.(ipv4|ipv6|netfilter)\.[a-z0-9_.]+=' "$conf" | while IFS='=' read -r key value; do
+		sysctl -q -w "$key=$value" || echo "tbx-boot: sysctl $key not set"
+	done
+done
 for s in /etc/rc.d/S*; do
 	[ -x "$s" ] || continue
 	echo "tbx-boot: $s boot"

@@ -186,3 +186,31 @@ def test_remove_restores_byte_for_byte(installed):
     assert "torbox" not in box.sh("ls /etc/rc.d/").stdout
     assert box.sh("[ ! -e /usr/share/nftables.d/ruleset-post/30-torbox.nft ]",
                   check=False).returncode == 0
+
+
+def test_image_build_enables_torbox_on_first_boot(openwrt_userland, rig_lab, tor_network,
+                                                  tmp_path):
+    """As the Image Builder installs it (offline root: the scripts only enable the service),
+    then the first boot: uci-defaults writes the config, rcS starts torbox at S95."""
+    box = make_box(rig_lab, tor_network, boot=False)
+    try:
+        pkg = build_package("opkg", tmp_path)
+        box.put(pkg, "/tmp/torbox.ipk")
+        # include/rootfs.mk: install without scripts, then each postinst with IPKG_INSTROOT set
+        # (here the box's own root stands for the image's), then boot the "flashed" image.
+        res = box.sh("IPKG_NO_SCRIPT=1 IPKG_INSTROOT=/ opkg --offline-root / "
+                     "--force-postinstall install /tmp/torbox.ipk && "
+                     "cd / && IPKG_INSTROOT=/ sh ./usr/lib/opkg/info/torbox.postinst",
+                     timeout=120)
+        assert box.sh("readlink /etc/rc.d/S95torbox").stdout.strip() == "../init.d/torbox"
+        assert box.sh("[ -e /etc/uci-defaults/90-torbox ]", check=False).returncode == 0, \
+            res.stdout
+        assert box.sh("nft list table inet torbox", check=False).returncode != 0  # not yet
+        out = box.boot()
+        assert "S95torbox boot" in out
+        box.wait("ip -4 addr show dev br-tor_medium | grep -q 'inet 192.168.9.1/24'",
+                 timeout=30, what="tor_medium's bridge after the first boot")
+        box.sh("nft list table inet torbox >/dev/null")
+        assert box.sh("[ ! -e /etc/uci-defaults/90-torbox ]", check=False).returncode == 0
+    finally:
+        box.stop()

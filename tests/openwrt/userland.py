@@ -478,7 +478,8 @@ class Build:
         bf = "package/base-files/files"
         for rel in ("etc/rc.common", "lib/functions.sh", "bin/ipcalc.sh", "bin/config_generate",
                     "bin/board_detect", "sbin/hotplug-call", "etc/openwrt_release",
-                    "etc/openwrt_version", "etc/device_info", "etc/board.d/99-default_network"):
+                    "etc/openwrt_version", "etc/device_info", "etc/board.d/99-default_network",
+                    "etc/sysctl.d/10-default.conf", "etc/sysctl.conf"):
             self.put_ow(f"{bf}/{rel}", f"/{rel}")
         self.put_ow(f"{bf}/lib/functions", "/lib/functions")
         # base-files ships no /etc/config/network, system or wireless: config_generate writes
