@@ -11,7 +11,8 @@ PYTEST  ?= $(PY) -m pytest
 export PYTHONPATH := $(CURDIR)/files/usr/lib/torbox:$(CURDIR)
 SHELL_SCRIPTS := files/etc/init.d/torbox files/etc/uci-defaults/90-torbox tests/host-deps.sh \
 	$(wildcard files/usr/libexec/torbox/*) $(wildcard qemu/*.sh) $(wildcard qemu/jobs/*.sh) \
-	qemu/initrd-init qemu/guest/tbx-init $(wildcard deploy/*.sh) .ci/run
+	qemu/initrd-init qemu/guest/tbx-init $(wildcard deploy/*.sh) $(wildcard tests/openwrt/*.sh) \
+	.ci/run
 
 # Each part of the project keeps its own targets beside it.
 -include tests/rig/rig.mk
@@ -23,6 +24,7 @@ SHELL_SCRIPTS := files/etc/init.d/torbox files/etc/uci-defaults/90-torbox tests/
 
 .PHONY: all setup host-deps venv lint test test-core ipk render bench demo clean
 
+.DEFAULT_GOAL := all
 all: test
 
 host-deps:
@@ -42,12 +44,13 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	shellcheck $(SHELL_SCRIPTS)
 
-test: setup lint mpy-webui
+# OpenWrt's userland is built first (cached): its tests fail, never skip, without it.
+test: setup lint mpy-webui openwrt-userland
 	$(PYTEST) tests
 
-# The fast part: no namespaces, no Tor network.
+# The fast part: no namespaces, no Tor network, no OpenWrt userland.
 test-core: venv
-	$(PYTEST) tests -m "not rig and not deploy and not qemu and not browser"
+	$(PYTEST) tests -m "not rig and not deploy and not qemu and not browser and not openwrt"
 
 render: venv
 	$(PY) files/usr/sbin/torbox render --config tests/configs/default.uci --out build/render-linux --target linux

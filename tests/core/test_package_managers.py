@@ -28,6 +28,8 @@ from package import hostapk, pkgbuild
 from tests.core.test_package import tree
 from tests.openwrt import userland
 
+pytestmark = pytest.mark.openwrt
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPS = ("libc", "tor", "nftables", "firewall4", "python3-light", "python3-bottle", "python3-stem")
 # OpenWrt base files the generated scripts use in an offline root (rc.common enable)

@@ -58,6 +58,13 @@ def register_base_packages(box: OpenWrtBox, tmp: Path) -> None:
     box.sh("rm -f /tmp/base-*.apk")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.openwrt)
+
+
 @pytest.fixture(scope="session")
 def openwrt_userland() -> Path:
     """The userland must have been built (make openwrt-userland): fail, never skip."""
