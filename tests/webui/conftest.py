@@ -33,7 +33,9 @@ PYTHON = sys.executable
 def uci_text(control_socket: str | None = None, **replace: str) -> str:
     text = DEFAULT_UCI.read_text()
     if control_socket:
-        text = text.replace("/var/run/tor/control", control_socket)
+        shipped = config.load(str(DEFAULT_UCI)).tor.control_socket
+        assert shipped in text, f"{DEFAULT_UCI} no longer names {shipped}"
+        text = text.replace(shipped, control_socket)
     for old, new in replace.items():
         text = text.replace(old, new)
     return text
