@@ -389,7 +389,7 @@ NASTY = ["", " ", "x", "0", "1", "\n", "a\nb", "1\n", "0\r", "\r\n", "\t", "#", 
          "99999999999999999999", "0x10", "1e3", "١٢", "eth0", "br-lan", "lan", "tor_off",
          "192.168.9.0/24", "10.0.0.0/8", "192.168.9.1", "{us}", "/tmp/x", "/a b", "/a#b",
          "obfs4 192.0.2.1:443", "192.0.2.1:443 " + "A" * 40 + " cert=x", "ExitRelay 1",
-         "x" * 33, "é" * 16, "ab" * 32, "yes", "on", "sae", "none"]
+         "x" * 33, "é" * 16, "ab" * 32, "yes", "on", "sae", "none", "allowed:", "x; allowed: y"]
 
 
 def mutations(valid: str) -> list[str]:

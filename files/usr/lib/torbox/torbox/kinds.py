@@ -44,7 +44,8 @@ FALSE = ("0", "no", "off", "false", "disabled")
 
 @dataclass(frozen=True)
 class Kind:
-    """A value type: `parse(text)` returns the value or raises ValueError(what is wrong)."""
+    """A value type: `parse(text)` returns the value or raises ValueError(what is wrong), or
+    ValueError(what is wrong, what is allowed) when that is narrower than `allowed`."""
 
     parse: Callable[[str], Any]
     doc: str  # the README's "type" column
@@ -129,17 +130,17 @@ def _subnet(value: str) -> ipaddress.IPv4Network:
         net = ipaddress.IPv4Network(value, strict=True)
     except ValueError as exc:
         raise ValueError(
-            f"{value!r} is not an IPv4 subnet ({exc}); allowed: a network like 192.168.9.0/24"
+            f"{value!r} is not an IPv4 subnet ({exc})", "a network like 192.168.9.0/24"
         ) from None
     if not 16 <= net.prefixlen <= 29:
-        raise ValueError(f"prefix /{net.prefixlen} not allowed; allowed: /16 to /29")
+        raise ValueError(f"prefix /{net.prefixlen} not allowed", "/16 to /29")
     why = _not_private(net)
     if why:
         raise ValueError(f"{net} is not a private range ({why})")
     if net.overlaps(VIRTUAL_NET):
         raise ValueError(
-            f"{net} overlaps Tor's virtual address range {VIRTUAL_NET} (.onion addresses); "
-            "allowed: a subnet outside it")
+            f"{net} overlaps Tor's virtual address range {VIRTUAL_NET} (.onion addresses)",
+            "a subnet outside it")
     return net
 
 

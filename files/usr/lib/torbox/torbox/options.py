@@ -79,10 +79,10 @@ def _parse(kind: Kind, text: str, at: str, problems: list[str]) -> Any:
     except UnicodeEncodeError:
         problems.append(f"{at}{text!r} is not Unicode text; allowed: {kind.allowed}")
     except ValueError as exc:
-        message = str(exc)
-        if "allowed:" not in message:
-            message += f"; allowed: {kind.allowed}"
-        problems.append(at + message)
+        # (what is wrong[, what is allowed]): never guessed from the text, which may quote the
+        # value itself
+        what, allowed = (exc.args + (kind.allowed,))[:2]
+        problems.append(f"{at}{what}; allowed: {allowed}")
     return _REFUSED
 
 
