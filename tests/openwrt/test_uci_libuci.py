@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 
 from torbox import config, render_openwrt, uci
 
-# OpenWrt-userland tests run in `make test` (and .ci/run) but not in `make test-core`.
-pytestmark = pytest.mark.rig
+# Needs the OpenWrt userland, not root: runs in `make test` (and .ci/run), not `make test-core`.
+pytestmark = pytest.mark.openwrt
 
 REPO = Path(__file__).resolve().parents[2]
 TORBOX = REPO / "files" / "usr" / "sbin" / "torbox"
