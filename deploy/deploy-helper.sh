@@ -194,7 +194,16 @@ uninstall_new() {
 		fi
 		;;
 	manual)
-		if [ "$unpacked" = 1 ] && [ -f "$d/ctl/prerm" ]; then
+		if [ "$unpacked" = 1 ] && [ -s /lib/functions.sh ] && [ -f "$d/files" ]; then
+			# default_prerm's steps (it would not find an unpacked package's files); the
+			# snapshot below puts every file back, so prerm-pkg's restore is not needed
+			grep '^/etc/init.d/' "$d/files" | while read -r f; do
+				[ -x "$f" ] || continue
+				log "$f stop; $f disable"
+				"$f" stop >>"$d/log" 2>&1
+				"$f" disable >>"$d/log" 2>&1
+			done
+		elif [ "$unpacked" = 1 ] && [ -f "$d/ctl/prerm" ]; then
 			log "prerm remove"
 			sh "$d/ctl/prerm" remove >>"$d/log" 2>&1
 		fi
@@ -364,6 +373,7 @@ cmd_install() {
 			[ -e "$c" ] && rm -f "$d/stage$c"
 		done <"$d/ctl/conffiles"
 	fi
+	(cd "$d/stage" && find . ! -type d | sed 's/^\.//') >"$d/files"
 	# files and links one by one: never copy the archive's directory modes onto /
 	(cd "$d/stage" && find . ! -type d) | while read -r f; do
 		p=${f#.}
@@ -375,10 +385,36 @@ cmd_install() {
 		fi
 	done || exit 1
 	rm -rf "$d/stage"
-	if [ -f "$d/ctl/postinst" ]; then
+	if [ -s /lib/functions.sh ]; then
+		openwrt_postinst
+	elif [ -f "$d/ctl/postinst" ]; then
 		sh "$d/ctl/postinst" configure || die "postinst failed"
 	fi
 	echo installed
+}
+
+# OpenWrt's generated postinst is `default_postinst`, which finds the package's files
+# through opkg's or apk's file list: an unpacked package has none, so it would do nothing.
+# Do its steps here with the list of what was unpacked: run and delete the package's
+# uci-defaults, commit, then enable and start its init scripts (then the package's own
+# postinst-pkg, if it has one).
+openwrt_postinst() {
+	[ -d /tmp/.uci ] || mkdir -p /tmp/.uci
+	grep '^/etc/uci-defaults/' "$d/files" | while read -r f; do
+		[ -f "$f" ] || continue
+		log "uci-defaults $f"
+		# shellcheck disable=SC1090  # the package's uci-defaults script
+		( cd /etc/uci-defaults && . "$f" ) >>"$d/log" 2>&1 && rm -f "$f"
+	done
+	uci commit >>"$d/log" 2>&1
+	if [ -f "$d/ctl/postinst-pkg" ]; then
+		sh "$d/ctl/postinst-pkg" configure || die "postinst-pkg failed"
+	fi
+	grep '^/etc/init.d/' "$d/files" | while read -r f; do
+		log "$f enable; $f start"
+		"$f" enable >>"$d/log" 2>&1
+		"$f" start >>"$d/log" 2>&1
+	done
 }
 
 [ $# -ge 2 ] || die "usage: deploy-helper COMMAND DIR [ARGS]"

@@ -14,7 +14,9 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCRIPTS = ("preinst", "postinst", "prerm", "postrm", "conffiles")
+# OpenWrt's generated postinst/prerm call default_postinst/default_prerm, which run the
+# package's own part from postinst-pkg/prerm-pkg
+SCRIPTS = ("preinst", "postinst", "prerm", "postrm", "conffiles", "postinst-pkg", "prerm-pkg")
 SAFE_PATH = re.compile(r"^/[A-Za-z0-9._+@/-]+$")
 
 

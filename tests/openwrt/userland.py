@@ -482,6 +482,11 @@ class Build:
                     "etc/sysctl.d/10-default.conf", "etc/sysctl.conf"):
             self.put_ow(f"{bf}/{rel}", f"/{rel}")
         self.put_ow(f"{bf}/lib/functions", "/lib/functions")
+        # base-files' Makefile fills in %PATH% (TARGET_INIT_PATH); left as is, every hotplug
+        # script (fw4's reload on ifup among them) runs without a PATH.
+        hp = self.root / "sbin" / "hotplug-call"
+        hp.write_text(hp.read_text().replace("%PATH%", "/usr/sbin:/usr/bin:/sbin:/bin"))
+        self.manifest.append("# filled in %PATH% of sbin/hotplug-call as base-files' Makefile does")
         # base-files ships no /etc/config/network, system or wireless: config_generate writes
         # them on first boot from board.json. The tests write their own.
         self.manifest.append("# note: base-files has no etc/config/network|system|wireless "
