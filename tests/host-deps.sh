@@ -29,7 +29,7 @@ apt-get install -y -q --no-install-recommends \
 	debootstrap qemu-user-static qemu-system-mips zstd e2fsprogs \
 	git gcc make libc6-dev patch cmake pkg-config meson ninja-build \
 	libjson-c-dev zlib1g-dev libssl-dev linux-libc-dev \
-	python3-bottle python3-stem
+	python3-bottle python3-stem libbsd-dev
 # MicroPython for the ujson test runs on Node (npm); only install Debian's when none is there
 if ! command -v npm >/dev/null; then
 	apt-get install -y -q --no-install-recommends nodejs npm

@@ -5,7 +5,7 @@ Sources are pinned in userland.lock (URL, commit, sha256 of `git archive`). Noth
 lives in this repository: `sources` takes each commit from a directory of git mirrors
 ($OPENWRT_MIRROR) or clones it from its upstream URL, `build` compiles everything natively and
 stages an OpenWrt-shaped root under ~/.cache/torbox/openwrt/<key>/root, where <key> hashes the
-lock file, this script and our compat files (tests/openwrt/compat/).
+lock file and this script.
 
     python3 tests/openwrt/userland.py sources   # fetch + verify into ~/.cache/torbox/openwrt/src
     python3 tests/openwrt/userland.py build     # build (cached by key); prints the root last
@@ -32,7 +32,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LOCK = HERE / "userland.lock"
-COMPAT = HERE / "compat"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "torbox" / "openwrt"
 SRC = CACHE / "src"
 JOBS = "2"
@@ -50,10 +49,7 @@ def load_lock() -> dict[str, dict]:
 
 def build_key() -> str:
     h = hashlib.sha256()
-    files = [LOCK, Path(__file__).resolve()]
-    if COMPAT.is_dir():
-        files += sorted(p for p in COMPAT.rglob("*") if p.is_file())
-    for p in files:
+    for p in (LOCK, Path(__file__).resolve()):
         h.update(str(p.relative_to(HERE)).encode() + b"\0")
         h.update(p.read_bytes() + b"\0")
     return h.hexdigest()[:16]
@@ -62,6 +58,13 @@ def build_key() -> str:
 def glibc_older_than(major: int, minor: int) -> bool:
     ver = (os.confstr("CS_GNU_LIBC_VERSION") or "glibc 0.0").split()[-1]
     return tuple(int(x) for x in ver.split(".")[:2]) < (major, minor)
+
+
+def pkg_config(*args: str) -> str:
+    r = subprocess.run(["pkg-config", *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Failure(f"pkg-config {' '.join(args)} failed (Debian: libbsd-dev): {r.stderr.strip()}")
+    return r.stdout.strip()
 
 
 def lib_path(root: Path) -> str:
@@ -364,22 +367,14 @@ class Build:
         if (self.stage / "usr/sbin/udebug").exists():
             self.put_staged("usr/sbin/udebug", "/usr/sbin/udebug", o)
 
-    def compat_lib(self) -> Path:
-        """Our compat object (strlcpy for glibc < 2.38), as a static library."""
-        out = self.work / "compat"
-        out.mkdir(exist_ok=True)
-        self.run(["gcc", "-O2", "-fPIC", "-c", str(COMPAT / "strlcpy.c"), "-o", str(out / "strlcpy.o")],
-                 cwd=out)
-        self.run(["ar", "rcs", str(out / "libtorbox-compat.a"), str(out / "strlcpy.o")], cwd=out)
-        return out / "libtorbox-compat.a"
-
     def procd(self) -> None:
         src = self.prepare("procd")
         # GCC 12 reports a false -Werror=format-overflow in procd; glibc < 2.38 lacks strlcpy.
         cflags, libs = "-Wno-error=format-overflow", ""
         if glibc_older_than(2, 38):
-            cflags += f" -include {COMPAT / 'strlcpy.h'}"
-            libs = str(self.compat_lib())
+            # Debian's libbsd overlay: its <string.h> adds strlcpy and includes glibc's
+            cflags += " " + pkg_config("--cflags", "libbsd-overlay")
+            libs = pkg_config("--libs", "libbsd-overlay")
         self.cmake("procd", src, ["-DJAIL_SUPPORT=OFF", "-DSECCOMP_SUPPORT=0", "-DUTRACE_SUPPORT=0"],
                    cflags=cflags, libs=libs)
         o = self.origin("procd")
@@ -401,8 +396,7 @@ class Build:
         self.bridge_without_vlan_attr(src)
         # In-tree: its CMake runs ./make_ethtool_modes_h.sh relative to the source directory.
         self.cmake("netifd", src, ["-DLIBNL_LIBS=-lnl-tiny", "-DDEBUG=1"], in_tree=True,
-                   cflags=(f"-D_GNU_SOURCE= -I{self.stage}/usr/include/libnl-tiny "
-                           f"-include {COMPAT / 'netifd-ethtool-pse.h'}"))
+                   cflags=f"-D_GNU_SOURCE= -I{self.stage}/usr/include/libnl-tiny")
         o = self.origin("netifd")
         self.put(src / "netifd", "/sbin/netifd", f"{o} netifd")
         self.put_ow("package/network/config/netifd/files", "/")
