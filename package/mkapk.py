@@ -12,7 +12,6 @@ falls back to anything.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -53,18 +52,5 @@ def build(out_dir: Path) -> Path:
     return pkgbuild.packed(out_dir, f"torbox-{pkgbuild.version()}.apk")
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=pkgbuild.BUILD)
-    args = p.parse_args()
-    try:
-        path = build(args.out)
-    except pkgbuild.BuildError as exc:
-        print(f"mkapk: {exc}", file=sys.stderr)
-        return 1
-    print(f"{path} {path.stat().st_size} bytes")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(pkgbuild.main("mkapk", __doc__, build))

@@ -10,7 +10,6 @@ it as OpenWrt's ipkg-build does: a gzip'd GNU tar of ./debian-binary, ./data.tar
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -25,18 +24,5 @@ def build(out_dir: Path) -> Path:
     return pkgbuild.packed(out_dir, f"torbox_{pkgbuild.version()}_all.ipk")
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=pkgbuild.BUILD)
-    args = p.parse_args()
-    try:
-        path = build(args.out)
-    except pkgbuild.BuildError as exc:
-        print(f"mkipk: {exc}", file=sys.stderr)
-        return 1
-    print(f"{path} {path.stat().st_size} bytes")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(pkgbuild.main("mkipk", __doc__, build))

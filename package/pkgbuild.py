@@ -9,11 +9,13 @@ manifest and nothing here re-implements the mapping from the repository to the r
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -79,3 +81,17 @@ def packed(out_dir: Path, pattern: str) -> Path:
     if len(found) != 1:
         raise BuildError(f"expected one {pattern} in {out_dir}, found {found}")
     return found[0]
+
+
+def main(tool: str, doc: str, build: Callable[[Path], Path]) -> int:
+    """The command line of mkipk/mkapk: `--out DIR`, build, print the package and its size."""
+    p = argparse.ArgumentParser(prog=tool, description=doc.splitlines()[0])
+    p.add_argument("--out", type=Path, default=BUILD)
+    args = p.parse_args()
+    try:
+        path = build(args.out)
+    except BuildError as exc:
+        print(f"{tool}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path} {path.stat().st_size} bytes")
+    return 0

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from tests.rig import dnsq
 from tests.rig.capture import Flow, Window
 from tests.rig.fixtures import RIG_STATS
-from tests.rig.router import Client, TorboxRouter
+from tests.rig.netns import Lab
+from tests.rig.router import ENV, Client, TorboxRouter
+
+LISTEN_PORT = 7777
 
 
 def dns(client: Client, server: str, name: str, qtype: str = "A", tcp: bool = False,
@@ -100,3 +104,42 @@ def anti_leaks(router: TorboxRouter, w: Window, src: str | None = None) -> list[
     key = w.label + (f" from {src}" if src else "")
     detections[key] = len(flows)
     return flows
+
+
+@contextlib.contextmanager
+def host_listeners(lab: Lab, clients: dict[str, Client]) -> Iterator[None]:
+    """A listener on LISTEN_PORT in each client that answers with `tbx-svc <port>`."""
+    procs = [lab.spawn(c.ns, [sys.executable, "-m", "tests.rig.listener", "--port",
+                              str(LISTEN_PORT)], name=f"listen-{c.ns}", env=ENV)
+             for c in clients.values()]
+    try:
+        time.sleep(1.0)
+        yield
+    finally:
+        for p in procs:
+            lab.stop(p)
+
+
+def hosts_reached(clients: dict[str, Client], max_router: str) -> list[str]:
+    """Which client reached another network's host (tor_max routes via its router anyway).
+    On tor_medium the handshake completes with Tor's TransPort (which then refuses private
+    addresses); only the host's banner means "reached"."""
+    problems = []
+    for src_name, src in clients.items():
+        ctx = default_route(src, max_router) if src_name == "tor_max" else contextlib.nullcontext()
+        with ctx:
+            for dst_name, dst in clients.items():
+                if dst_name == src_name:
+                    continue
+                banner = src.tcp_banner(dst.ip, LISTEN_PORT, timeout=3)
+                if banner.startswith("tbx-svc"):
+                    problems.append(f"{src_name} reached {dst_name}'s host: {banner}")
+    return problems
+
+
+def assert_router_reaches(clients: dict[str, Client], banner_from_router: Callable[[str], str]
+                          ) -> None:
+    """Positive control: the router itself reaches every client's listener."""
+    for c in clients.values():
+        banner = banner_from_router(c.ip)
+        assert banner.startswith(f"tbx-svc {LISTEN_PORT}"), (c.network, banner)

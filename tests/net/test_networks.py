@@ -10,19 +10,22 @@ import contextlib
 import ipaddress
 import secrets
 import socket
-import sys
 import time
 
 import pytest
 
 from tests.net.helpers import (
+    LISTEN_PORT,
     assert_no_leaks,
+    assert_router_reaches,
     default_route,
     dns,
     dns_queries_from,
+    host_listeners,
+    hosts_reached,
     probe_all,
 )
-from tests.rig.router import ENV, TorboxRouter
+from tests.rig.router import TorboxRouter
 from tests.rig.tornet import WEB_IP
 
 pytestmark = pytest.mark.rig
@@ -151,34 +154,13 @@ def test_status_page_answers_on_port_80_of_tor_networks(router: TorboxRouter) ->
 
 def test_no_network_reaches_another(router: TorboxRouter) -> None:
     """Each client runs a listener; only its own router may connect to it."""
-    lab = router.lab
-    procs = []
-    for c in router.clients.values():
-        procs.append(lab.spawn(c.ns, [sys.executable, "-m", "tests.rig.listener", "--port", "7777"],
-                               name=f"listen-{c.network}", env=ENV))
-    try:
-        time.sleep(1.0)
+    with host_listeners(router.lab, router.clients):
         t0 = time.time()
-        clients = router.clients
-        for c in clients.values():  # positive control: the router reaches each of them
-            assert _banner_from_router(router, c.ip, 7777).startswith("tbx-svc 7777")
-        problems = []
-        for src_name, src in clients.items():
-            gw = str(router.network(src_name).router)
-            with default_route(src, gw) if src_name == "tor_max" else contextlib.nullcontext():
-                for dst_name, dst in clients.items():
-                    if dst_name == src_name:
-                        continue
-                    # On tor_medium the TCP handshake completes with Tor's TransPort (which
-                    # then refuses private addresses); only the host's banner means "reached".
-                    banner = src.tcp_banner(dst.ip, 7777, timeout=3)
-                    if banner.startswith("tbx-svc"):
-                        problems.append(f"{src_name} reached {dst_name}'s host: {banner}")
+        assert_router_reaches(router.clients,
+                              lambda ip: _banner_from_router(router, ip, LISTEN_PORT))
+        problems = hosts_reached(router.clients, str(router.network("tor_max").router))
         assert not problems, problems
         assert_no_leaks(router, t0, "cross-network probes")
-    finally:
-        for p in procs:
-            lab.stop(p)
 
 
 def _banner_from_router(router: TorboxRouter, host: str, port: int) -> str:

@@ -232,12 +232,6 @@ class OpenWrtBox:
     def put(self, host_path: Path, path: str) -> None:
         self.write(path, host_path.read_bytes(), mode=host_path.stat().st_mode & 0o7777)
 
-    def log(self) -> str:
-        return self.proc.log_text() if self.proc else ""
-
-    def ubus_ready(self) -> bool:
-        return self.sh("ubus list network >/dev/null 2>&1", check=False).returncode == 0
-
     def wait(self, script: str, timeout: float = 30, what: str = "", logs: tuple[str, ...] = ()
              ) -> None:
         """Poll a shell condition; on timeout the error carries the tails of `logs`."""
@@ -248,9 +242,3 @@ class OpenWrtBox:
             tails = "".join(f"\n--- {p}:\n" + self.sh(f"tail -n 30 {p}", check=False).stdout
                             for p in logs)
             raise TimeoutError(f"{exc}{tails}") from None
-
-
-def exists_in(box: OpenWrtBox, path: str) -> bool:
-    return box.sh(f"[ -e {shlex.quote(path)} ]", check=False).returncode == 0
-
-

@@ -1,4 +1,4 @@
-"""Fixtures for the OpenWrt-userland tests: a box per test module, on the rig's network.
+"""Fixtures for the OpenWrt-userland tests: boxes (`make_box`) on the rig's network.
 
 Each box is a rig network namespace running OpenWrt's own userland (see box.py): its WAN
 `eth0` is linked to the rig's private internet (a /30, static as netifd configures it), its
@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import itertools
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from package.hostapk import host_apk
 from tests.openwrt.box import OpenWrtBox, userland_root
-from tests.rig.fixtures import RIG_STATS
 from tests.rig.netns import Lab
 from tests.rig.tornet import PrivateTorNetwork
 
@@ -99,14 +97,3 @@ def make_box(lab: Lab, net: PrivateTorNetwork, boot: bool = True) -> OpenWrtBox:
         box.wait("ubus call network.interface.wan status | grep -q '\"up\": true'",
                  timeout=30, what="wan up")
     return box
-
-
-@pytest.fixture(scope="module")
-def box(openwrt_userland: Path, rig_lab: Lab, tor_network: PrivateTorNetwork
-        ) -> Iterator[OpenWrtBox]:
-    b = make_box(rig_lab, tor_network)
-    RIG_STATS.setdefault("openwrt_boxes", []).append(b.timings)  # type: ignore[union-attr]
-    try:
-        yield b
-    finally:
-        b.stop()

@@ -9,20 +9,27 @@ window `/etc/init.d/firewall stop` opens (fw4 flush deletes every table, torbox'
 
 from __future__ import annotations
 
-import contextlib
-import sys
 import time
 from types import SimpleNamespace
 
 import pytest
 
-from tests.net.helpers import assert_no_leaks, default_route, dns, dns_queries_from
+from tests.net.helpers import (
+    LISTEN_PORT,
+    assert_no_leaks,
+    assert_router_reaches,
+    default_route,
+    dns,
+    dns_queries_from,
+    host_listeners,
+    hosts_reached,
+)
 from tests.openwrt.box import OpenWrtBox
 from tests.openwrt.conftest import make_box
 from tests.openwrt.test_lifecycle import BRIDGES, PORTS, ROUTERS, _lease, attach_ports, build_package
 from tests.rig.capture import WanCapture
 from tests.rig.netns import wait_for
-from tests.rig.router import ENV, Client
+from tests.rig.router import Client
 from tests.rig.tornet import WEB_IP
 
 pytestmark = pytest.mark.rig
@@ -120,30 +127,14 @@ def test_tor_off_is_nated(owr):
 
 
 def test_nothing_crosses_between_networks(owr):
-    """Each client runs a listener; only the box itself may connect to it (positive control).
-    On tor_medium the handshake completes with TransPort, so only the banner means reached."""
-    lab = owr.box.lab
-    procs = [lab.spawn(c.ns, [sys.executable, "-m", "tests.rig.listener", "--port", "7777"],
-                       name=f"listen-{c.ns}", env=ENV) for c in owr.clients.values()]
-    try:
-        time.sleep(1.0)
+    """Each client runs a listener; only the box itself may connect to it."""
+    with host_listeners(owr.box.lab, owr.clients):
         since = time.time()
-        for c in owr.clients.values():
-            banner = owr.box.sh(f"busybox nc -w 3 {c.ip} 7777 </dev/null", check=False).stdout
-            assert banner.startswith("tbx-svc 7777"), (c.network, banner)
-        problems = []
-        for src_name, src in owr.clients.items():
-            ctx = default_route(src, ROUTERS["tor_max"]) if src_name == "tor_max" \
-                else contextlib.nullcontext()
-            with ctx:
-                for dst_name, dst in owr.clients.items():
-                    if dst_name != src_name and src.tcp_banner(dst.ip, 7777).startswith("tbx-svc"):
-                        problems.append(f"{src_name} reached {dst_name}'s host")
+        assert_router_reaches(owr.clients, lambda ip: owr.box.sh(
+            f"busybox nc -w 3 {ip} {LISTEN_PORT} </dev/null", check=False).stdout)
+        problems = hosts_reached(owr.clients, ROUTERS["tor_max"])
         assert not problems, problems
         assert_no_leaks(owr, since, "crossing between networks")
-    finally:
-        for p in procs:
-            lab.stop(p)
 
 
 def _try_out(owr) -> None:
